@@ -1,0 +1,132 @@
+"""Checks of a whole app: each document against its schema, then references between them.
+
+An app is a mapping of relative path -> parsed document, the same shape whether it
+came from a folder (``app.json``, ``forms/*.json``) or a bundle file. Problems come
+back as ``(path, json_pointer, message)``; callers turn them into ``file:line:col``
+(``loom check``) or into 422 errors (the API).
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from engines.forms.definition import SYSTEM_KEYS
+from engines.schema import validate
+
+APP_FILE = "app.json"
+
+
+def kind_of(path: str) -> str | None:
+    if path == APP_FILE:
+        return "app"
+    if path.startswith("forms/") and path.endswith(".json"):
+        return "form"
+    return None
+
+
+def suggest(name: str, known) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" — did you mean '{close[0]}'?" if close else ""
+
+
+def check_app(documents: dict[str, object]) -> list[tuple[str, str, str]]:
+    problems = []
+    for path, doc in sorted(documents.items()):
+        kind = kind_of(path)
+        if kind is None:
+            problems.append((path, "", "unknown kind of definition file; forms go in forms/"
+                             "<key>.json and the app in app.json"))
+            continue
+        problems += [(path, pointer, message) for pointer, message in validate(kind, doc)]
+    if APP_FILE not in documents:
+        problems.append((APP_FILE, "", "app.json is missing: every app needs one with at "
+                         "least a key and a name"))
+    if problems:  # references are only meaningful in well-formed documents
+        return problems
+    forms = {doc["key"]: (path, doc) for path, doc in documents.items() if kind_of(path) == "form"}
+    for path, doc in documents.items():
+        if kind_of(path) == "form":
+            expected = f"forms/{doc['key']}.json"
+            if path != expected and not path.startswith("<"):
+                problems.append((path, "/key", f"form key '{doc['key']}' does not match its "
+                                 f"file name; rename the file to {expected}"))
+            problems += [(path, p, m) for p, m in check_form(doc, set(forms))]
+    problems += [(APP_FILE, p, m) for p, m in check_app_document(documents[APP_FILE], set(forms))]
+    return problems
+
+
+def check_form(doc: dict, form_keys: set[str]) -> list[tuple[str, str]]:
+    """References inside one form: duplicate and reserved keys, targets, title, layout."""
+    problems = []
+    problems += _check_fields(doc["fields"], "/fields", form_keys, top=True)
+    keys = {f["key"] for f in doc["fields"]}
+    scalar = {f["key"] for f in doc["fields"] if f["type"] != "subtable"}
+    for i, key in enumerate(doc.get("title", [])):
+        if key not in scalar:
+            problems.append((f"/title/{i}", f"title field '{key}' is not a field of this "
+                             f"form{suggest(key, scalar)}"))
+    for b, block in enumerate(doc.get("layout", [])):
+        for i, key in enumerate(block["fields"]):
+            if key not in keys:
+                problems.append((f"/layout/{b}/fields/{i}", f"layout names unknown field "
+                                 f"'{key}'{suggest(key, keys)}"))
+    return problems
+
+
+def _check_fields(fields, base: str, form_keys, top: bool) -> list[tuple[str, str]]:
+    problems, seen = [], {}
+    for i, field in enumerate(fields):
+        pointer = f"{base}/{i}"
+        key = field["key"]
+        if key in seen:
+            problems.append((f"{pointer}/key", f"duplicate field key '{key}' (also field "
+                             f"{seen[key] + 1}); every field needs its own key"))
+        seen.setdefault(key, i)
+        if key in SYSTEM_KEYS:
+            problems.append((f"{pointer}/key", f"'{key}' is reserved for the record's own "
+                             f"{key.replace('_', ' ')}; choose another key"))
+        if field["type"] == "relation" and field["target"] not in form_keys:
+            problems.append((f"{pointer}/target", f"relation target '{field['target']}' is "
+                             f"not a form of this app{suggest(field['target'], form_keys)}"))
+        if field["type"] == "subtable":
+            if not top:
+                problems.append((f"{pointer}/type", "a subtable cannot hold another subtable"))
+            else:
+                problems += _check_fields(field["fields"], f"{pointer}/fields", form_keys,
+                                          top=False)
+        low, high = field.get("min"), field.get("max")
+        if low is not None and high is not None and low > high:
+            problems.append((f"{pointer}/min", f"min {low} is greater than max {high}"))
+        values = [o if isinstance(o, str) else o["value"] for o in field.get("options", [])]
+        for j, value in enumerate(values):
+            if value in values[:j]:
+                problems.append((f"{pointer}/options/{j}", f"duplicate option '{value}'"))
+    return problems
+
+
+def check_app_document(doc: dict, form_keys: set[str]) -> list[tuple[str, str]]:
+    problems = []
+    roles = {r["key"] for r in doc.get("roles", [])}
+    for i, key in enumerate(doc.get("forms", [])):
+        if key not in form_keys:
+            problems.append((f"/forms/{i}", f"app lists form '{key}' but there is no "
+                             f"forms/{key}.json{suggest(key, form_keys)}"))
+    for i, rule in enumerate(doc.get("permissions", [])):
+        if rule["role"] not in roles:
+            problems.append((f"/permissions/{i}/role", f"unknown role '{rule['role']}'"
+                             f"{suggest(rule['role'], roles)}; declare it under \"roles\""))
+        if rule["forms"] != "*":
+            for j, key in enumerate(rule["forms"]):
+                if key not in form_keys:
+                    problems.append((f"/permissions/{i}/forms/{j}", f"unknown form '{key}'"
+                                     f"{suggest(key, form_keys)}"))
+
+    def walk(items, base):
+        for i, item in enumerate(items):
+            if "form" in item and item["form"] not in form_keys:
+                problems.append((f"{base}/{i}/form", f"menu names unknown form "
+                                 f"'{item['form']}'{suggest(item['form'], form_keys)}"))
+            walk(item.get("items", []), f"{base}/{i}/items")
+
+    walk(doc.get("menu", []), "/menu")
+    return problems

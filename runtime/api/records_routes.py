@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from flask import jsonify, request, url_for
+
+from runtime.api import actor, api, body, int_arg, store
+from runtime.services import query, records
+
+_LIST_ARGS = {"sort", "limit", "offset", "lang"}
+
+
+@api.get("/apps/<app>/forms/<form>/records")
+def list_records(app, form):
+    filters = query.parse_filters((k, v) for k, v in request.args.items(multi=True)
+                                  if k not in _LIST_ARGS)
+    result = query.list_records(store(), actor(), app, form, filters=filters,
+                                sort=request.args.get("sort"),
+                                limit=int_arg("limit", query.DEFAULT_LIMIT),
+                                offset=int_arg("offset", 0))
+    return jsonify(result)
+
+
+@api.post("/apps/<app>/forms/<form>/records")
+def create_record(app, form):
+    record = records.create_record(store(), actor(), app, form, body())
+    response = jsonify(record)
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.get_record", app=app, form=form,
+                                           record_id=record["id"])
+    return response
+
+
+@api.get("/apps/<app>/forms/<form>/records/<int:record_id>")
+def get_record(app, form, record_id):
+    return jsonify(records.get_record(store(), actor(), app, form, record_id))
+
+
+@api.patch("/apps/<app>/forms/<form>/records/<int:record_id>")
+def update_record(app, form, record_id):
+    version = request.headers.get("If-Match")
+    version = int(version.strip('"')) if version and version.strip('"').isdigit() else None
+    return jsonify(records.update_record(store(), actor(), app, form, record_id, body(),
+                                         version=version))
+
+
+@api.delete("/apps/<app>/forms/<form>/records/<int:record_id>")
+def delete_record(app, form, record_id):
+    records.delete_record(store(), actor(), app, form, record_id)
+    return "", 204
+
+
+@api.get("/apps/<app>/forms/<form>/records/<int:record_id>/history")
+def record_history(app, form, record_id):
+    return jsonify({"history": records.history(store(), actor(), app, form, record_id)})

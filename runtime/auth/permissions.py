@@ -1,0 +1,76 @@
+"""The one permission check: may this actor do this action on this form, and on which rows.
+
+Grants come from the app definition (``permissions``: role x forms x actions x rows).
+``row_filter`` returns a SQL condition that list, count, get, update and delete all
+put inside their query, so a restricted user's list costs what an admin's does.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import false, or_, true
+
+from runtime.auth.actors import Actor
+from runtime.services.errors import Forbidden, NotFound
+
+ACTIONS = ("read", "create", "update", "delete")
+_SCOPE_ORDER = {"own": 0, "department": 1, "all": 2}
+
+
+def can_see_app(actor: Actor, app_schema) -> bool:
+    return actor.is_admin or bool(actor.roles_in(app_schema.key))
+
+
+def require_app(actor: Actor, app_schema) -> None:
+    if not can_see_app(actor, app_schema):
+        raise Forbidden(f"you have no role in app '{app_schema.key}'; ask an administrator "
+                        "to grant you one")
+
+
+def require_admin(actor: Actor, what: str) -> None:
+    if not actor.is_admin:
+        raise Forbidden(f"only administrators may {what}")
+
+
+def scopes(actor: Actor, app_schema, form: str, action: str) -> set[str]:
+    """Row scopes ('all', 'department', 'own') the actor's roles grant for ``action``."""
+    if actor.is_admin:
+        return {"all"}
+    roles = actor.roles_in(app_schema.key)
+    granted = set()
+    for grant in app_schema.definition.get("permissions", []):
+        if grant["role"] in roles and action in grant["actions"] and (
+                grant["forms"] == "*" or form in grant["forms"]):
+            granted.add(grant.get("rows", "all"))
+    return granted
+
+
+def allowed(actor: Actor, app_schema, form: str, action: str) -> bool:
+    return bool(scopes(actor, app_schema, form, action))
+
+
+def require(actor: Actor, app_schema, form: str, action: str) -> set[str]:
+    granted = scopes(actor, app_schema, form, action)
+    if not granted:
+        if action != "read" and scopes(actor, app_schema, form, "read"):
+            raise Forbidden(f"you may not {action} records of form '{form}'")
+        if not can_see_app(actor, app_schema):
+            raise Forbidden(f"you have no role in app '{app_schema.key}'")
+        raise Forbidden(f"you may not {action} records of form '{form}'")
+    return granted
+
+
+def row_filter(actor: Actor, table, granted: set[str]):
+    """SQL condition selecting the rows ``granted`` scopes reach in ``table``."""
+    if "all" in granted:
+        return true()
+    conditions = []
+    if "department" in granted and actor.departments:
+        conditions.append(table.c._dept.in_(sorted(actor.departments)))
+    if ("own" in granted or "department" in granted) and actor.id is not None:
+        conditions.append(table.c._created_by == actor.id)
+    return or_(*conditions) if conditions else false()
+
+
+def missing(form: str, record_id) -> NotFound:
+    # The same answer whether the record does not exist or lies outside the actor's rows.
+    return NotFound(f"form '{form}' has no record {record_id} (or you may not see it)")

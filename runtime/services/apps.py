@@ -1,0 +1,217 @@
+"""Apps and their definitions: create, install, change a form, import and export.
+
+Every change is checked (schema, then references), migrated (``storage.migrate``),
+stored as a new definition version and bumps the app's revision, all in one
+transaction: a refused change leaves tables, data and definitions as they were.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import insert, select, update
+
+from engines.forms.definition import parse_form
+from engines.schema import validate
+from engines.schema.bundle import BUNDLE_FORMAT
+from engines.schema.check import APP_FILE, check_app, check_form, kind_of
+from runtime.auth.actors import Actor
+from runtime.auth.permissions import require_admin, require_app
+from runtime.services.errors import Conflict, Invalid, NotFound
+from runtime.storage import definitions, physical, platform
+from runtime.storage.migrate import Change, MigrationRefused, migrate_form
+from runtime.storage.store import Store
+
+
+class _DryRun(Exception):
+    """Raised inside a transaction to roll back a change that was only previewed."""
+
+
+def list_apps(store: Store, actor: Actor) -> list[dict]:
+    with store.read() as conn:
+        rows = conn.execute(select(platform.apps).order_by(platform.apps.c.key)).mappings().all()
+        result = []
+        for row in rows:
+            schema = store.app(conn, row["key"])
+            if actor.is_admin or actor.roles_in(row["key"]):
+                result.append({"key": row["key"], "name": row["name"],
+                               "revision": row["revision"],
+                               "description": schema.definition.get("description"),
+                               "forms": schema.form_order()})
+        return result
+
+
+def app_schema(store: Store, conn, actor: Actor, key: str):
+    schema = store.app(conn, key)
+    if schema is None:
+        raise NotFound(f"no app '{key}'; GET /api/v1/apps lists the installed ones")
+    require_app(actor, schema)
+    return schema
+
+
+def create_app(store: Store, actor: Actor, key: str, name) -> dict:
+    require_admin(actor, "create apps")
+    document = {"key": key, "name": name}
+    problems = validate("app", document)
+    if problems:
+        raise Invalid([{"field": p.lstrip("/") or None, "message": m} for p, m in problems])
+    with store.write() as conn:
+        _insert_app(conn, key, name)
+        definitions.save(conn, key, "app", "app", document, actor.id, "created")
+    return {"key": key, "name": name}
+
+
+def _insert_app(conn, key: str, name) -> None:
+    if conn.execute(select(platform.apps.c.key).where(platform.apps.c.key == key)).first():
+        raise Conflict(f"app '{key}' already exists; choose another key, or import into it "
+                       "with PUT /api/v1/apps/{app}")
+    now = platform.utcnow()
+    conn.execute(insert(platform.apps).values(key=key, name=name, revision=1,
+                                              created_at=now, updated_at=now))
+
+
+def _bump(conn, key: str, name=None) -> None:
+    values = {"revision": platform.apps.c.revision + 1, "updated_at": platform.utcnow()}
+    if name is not None:
+        values["name"] = name
+    conn.execute(update(platform.apps).where(platform.apps.c.key == key).values(values))
+
+
+def _problems_to_errors(problems) -> list[dict]:
+    return [{"field": f"{path}#{pointer}" if pointer else path, "message": message}
+            for path, pointer, message in problems]
+
+
+def install_documents(store: Store, actor: Actor, documents: dict[str, dict], *,
+                      replace: bool = False, comment: str = "installed") -> dict:
+    """Install (or, with ``replace``, re-import over) an app from its documents."""
+    require_admin(actor, "install or import apps")
+    problems = check_app(documents)
+    if problems:
+        raise Invalid(_problems_to_errors(problems))
+    app_doc = documents[APP_FILE]
+    key = app_doc["key"]
+    forms = {doc["key"]: doc for path, doc in documents.items() if kind_of(path) == "form"}
+    changes: list[Change] = []
+    with store.write() as conn:
+        exists = conn.execute(select(platform.apps.c.key)
+                              .where(platform.apps.c.key == key)).first()
+        if exists and not replace:
+            raise Conflict(f"app '{key}' is already installed; import the bundle with "
+                           f"`loom app import FILE` or PUT /api/v1/apps/{key} to update it")
+        if not exists:
+            _insert_app(conn, key, app_doc["name"])
+        live = definitions.current(conn, key)
+        # Every form's table exists before any relation column points at it.
+        for form_key in forms:
+            _ensure_main_table(conn, key, form_key)
+        for form_key, doc in forms.items():
+            changes += _apply_form(conn, actor, key, doc, comment)
+        for kind, form_key in live:
+            if kind == "form" and form_key not in forms:
+                definitions.save(conn, key, "form", form_key, None, actor.id, "removed by import")
+                changes.append(Change("hide_form", None, f"form '{form_key}' removed: its "
+                                      "records are kept and come back if the form is re-added"))
+        definitions.save(conn, key, "app", "app", app_doc, actor.id, comment)
+        _bump(conn, key, app_doc["name"])
+    store.forget(key)
+    return {"key": key, "changes": [c.as_json() for c in changes]}
+
+
+def _ensure_main_table(conn, app: str, form: str) -> None:
+    exists = conn.execute(select(platform.physical_tables.c.id).where(
+        platform.physical_tables.c.app == app, platform.physical_tables.c.form == form,
+        platform.physical_tables.c.subtable == "")).first()
+    if exists is None:
+        name = physical.table_name(app, form)
+        physical.create_table(conn, name)
+        conn.execute(insert(platform.physical_tables).values(
+            app=app, form=form, subtable="", table_name=name, active=True))
+
+
+def _last_body(conn, app: str, form: str):
+    for row in reversed(definitions.history(conn, app, "form", form)):
+        if row["body"] is not None:
+            return row["body"]
+    return None
+
+
+def _apply_form(conn, actor: Actor, app: str, doc: dict, comment: str) -> list[Change]:
+    previous = _last_body(conn, app, doc["key"])
+    try:
+        changes = migrate_form(conn, app, parse_form(doc),
+                               parse_form(previous) if previous else None)
+    except MigrationRefused as refused:
+        raise Invalid(refused.errors) from None
+    definitions.save(conn, app, "form", doc["key"], doc, actor.id, comment)
+    return changes
+
+
+def put_form(store: Store, actor: Actor, app: str, form_key: str, doc, *,
+             dry_run: bool = False) -> dict:
+    """Create or change one form; ``dry_run`` reports what would happen and keeps nothing."""
+    require_admin(actor, "change form definitions")
+    if not isinstance(doc, dict):
+        raise Invalid([{"field": None, "message": "expected a form definition (a JSON object)"}])
+    problems = validate("form", doc)
+    if problems:
+        raise Invalid([{"field": p or None, "message": m} for p, m in problems])
+    if doc["key"] != form_key:
+        raise Invalid([{"field": "/key", "message": f"the definition's key '{doc['key']}' "
+                        f"differs from the form in the URL '{form_key}'; keys never change"}])
+    result = {}
+    try:
+        with store.write() as conn:
+            schema = app_schema(store, conn, actor, app)
+            form_keys = set(schema.forms) | {form_key}
+            problems = check_form(doc, form_keys)
+            if problems:
+                raise Invalid([{"field": p, "message": m} for p, m in problems])
+            _ensure_main_table(conn, app, form_key)
+            changes = _apply_form(conn, actor, app, doc, "changed")
+            _bump(conn, app)
+            version = definitions.history(conn, app, "form", form_key)[-1]["version"]
+            result = {"form": doc, "version": version, "dry_run": dry_run,
+                      "changes": [c.as_json() for c in changes]}
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
+    store.forget(app)
+    return result
+
+
+def get_form(store: Store, actor: Actor, app: str, form_key: str) -> dict:
+    with store.read() as conn:
+        schema = app_schema(store, conn, actor, app)
+        ft = schema.form(form_key)
+        if ft is None:
+            raise NotFound(f"app '{app}' has no form '{form_key}'")
+        history = definitions.history(conn, app, "form", form_key)
+        return {"form": ft.form.raw, "version": history[-1]["version"],
+                "history": [{"version": h["version"], "created_at": h["created_at"].isoformat(),
+                             "created_by": h["created_by"], "comment": h["comment"]}
+                            for h in history]}
+
+
+def export_bundle(store: Store, actor: Actor, app: str) -> dict:
+    with store.read() as conn:
+        schema = app_schema(store, conn, actor, app)
+        docs = definitions.current(conn, app)
+    documents = {APP_FILE: schema.definition}
+    for (kind, key), body in docs.items():
+        if kind == "form":
+            documents[f"forms/{key}.json"] = body
+    return {"loom_bundle": BUNDLE_FORMAT, "app": app,
+            "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "documents": documents}
+
+
+def bundle_documents(bundle) -> dict[str, dict]:
+    """The documents of an uploaded bundle, or a clear 422."""
+    if not isinstance(bundle, dict) or bundle.get("loom_bundle") != BUNDLE_FORMAT \
+            or not isinstance(bundle.get("documents"), dict):
+        raise Invalid([{"field": None, "message": "not a Loom app bundle: expected "
+                        f'{{"loom_bundle": {BUNDLE_FORMAT}, "documents": {{...}}}}, as made by '
+                        "`loom app export` or GET /api/v1/apps/{app}"}])
+    return bundle["documents"]

@@ -1,0 +1,218 @@
+"""Records between JSON and rows: coercing input, checking references, reading back.
+
+Field paths in errors follow the JSON: ``qty``, ``lines[2].qty``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import select
+
+from engines.forms.definition import SYSTEM_KEYS, Field
+from engines.forms.fieldtypes import FieldError, Lookup, coerce_value, value_to_json
+from engines.schema.check import suggest
+from runtime.storage import physical, platform
+from runtime.storage.store import FormTables
+
+MAX_LINES = 10_000
+
+
+def record_json(ft: FormTables, row, lines: dict[str, list]) -> dict:
+    record = {
+        "id": row["id"],
+        "version": row["_version"],
+        "created_at": row["_created_at"].isoformat(),
+        "created_by": row["_created_by"],
+        "updated_at": row["_updated_at"].isoformat(),
+        "updated_by": row["_updated_by"],
+    }
+    for field, column in ft.fields_with_columns():
+        record[field.key] = value_to_json(field, row[column.name])
+    for key in ft.subtables:
+        record[key] = lines.get(key, [])
+    return record
+
+
+def line_json(sub, row) -> dict:
+    line = {"id": row["id"]}
+    for field, column in sub.fields_with_columns():
+        line[field.key] = value_to_json(field, row[column.name])
+    return line
+
+
+def read_records(conn, ft: FormTables, rows) -> list[dict]:
+    """JSON of ``rows`` (main-table mappings), with their lines: one query per subtable."""
+    ids = [row["id"] for row in rows]
+    lines_by_record: dict[int, dict[str, list]] = defaultdict(dict)
+    if ids:
+        for key, sub in ft.subtables.items():
+            table = sub.table
+            result = conn.execute(select(table).where(table.c.parent_id.in_(ids))
+                                  .order_by(table.c.parent_id, table.c.line_no, table.c.id))
+            for line in result.mappings():
+                lines_by_record[line["parent_id"]].setdefault(key, []).append(
+                    line_json(sub, line))
+    return [record_json(ft, row, lines_by_record[row["id"]]) for row in rows]
+
+
+def _coerce_fields(fields_with_columns, data: dict, prefix: str, errors: list,
+                   *, creating: bool) -> dict:
+    values = {}
+    for field, column in fields_with_columns:
+        if field.key not in data:
+            if creating and field.required:
+                errors.append({"field": prefix + field.key, "message": "is required"})
+            continue
+        try:
+            value = coerce_value(field, data[field.key])
+        except FieldError as error:
+            errors.append({"field": prefix + field.key, "message": str(error)})
+            continue
+        if value is None and field.required:
+            errors.append({"field": prefix + field.key, "message": "is required"})
+            continue
+        values[column.name] = value
+    return values
+
+
+def _unknown_keys(data: dict, known: set[str], prefix: str, errors: list,
+                  allowed_extra=SYSTEM_KEYS) -> None:
+    for key in data:
+        if key not in known and key not in allowed_extra:
+            errors.append({"field": prefix + key, "message":
+                           f"unknown field '{key}'{suggest(key, known)}"})
+
+
+def coerce_record(ft: FormTables, data, *, creating: bool, existing_lines=None):
+    """(main values by column, {subtable: [line values]} or None per subtable, errors)."""
+    errors: list[dict] = []
+    if not isinstance(data, dict):
+        return {}, {}, [{"field": None, "message": "expected a record (a JSON object of "
+                         "field keys and values)"}]
+    known = set(ft.columns) | set(ft.subtables)
+    _unknown_keys(data, known, "", errors)
+    values = _coerce_fields(ft.fields_with_columns(), data, "", errors, creating=creating)
+    lines = {}
+    for key, sub in ft.subtables.items():
+        if key not in data:
+            if creating and sub.field.required:
+                errors.append({"field": key, "message": "needs at least one line"})
+            continue
+        given = data[key] if data[key] is not None else []
+        if not isinstance(given, list):
+            errors.append({"field": key, "message": "expected a list of lines"})
+            continue
+        if len(given) > MAX_LINES:
+            errors.append({"field": key, "message": f"has {len(given)} lines; at most "
+                           f"{MAX_LINES} are allowed in one record"})
+            continue
+        if sub.field.required and not given:
+            errors.append({"field": key, "message": "needs at least one line"})
+        previous = (existing_lines or {}).get(key, {})
+        lines[key] = []
+        for i, line in enumerate(given):
+            prefix = f"{key}[{i}]."
+            if not isinstance(line, dict):
+                errors.append({"field": f"{key}[{i}]", "message": "expected a line "
+                               "(a JSON object of field keys and values)"})
+                continue
+            _unknown_keys(line, set(sub.columns), prefix, errors, allowed_extra=("id",))
+            line_id = line.get("id")
+            if line_id is not None and line_id not in previous:
+                errors.append({"field": f"{prefix}id", "message": f"line id {line_id} is not "
+                               "a line of this record; leave id out to add a new line"})
+                continue
+            line_values = _coerce_fields(sub.fields_with_columns(), line, prefix, errors,
+                                         creating=line_id is None)
+            lines[key].append((line_id, line_values))
+    return values, lines, errors
+
+
+def check_references(conn, schema, ft: FormTables, values: dict, lines: dict,
+                     errors: list) -> None:
+    """Every relation, user and department must name an existing row. References given
+    as field values (``{"code": "M-001"}``) are resolved to ids here, in place."""
+    wanted = defaultdict(set)  # referenced table -> ids
+    places = []  # (table, id, field path, field)
+
+    def collect(fields_with_columns, row_values, prefix):
+        for field, column in fields_with_columns:
+            value = row_values.get(column.name)
+            if value is None or _target_table(schema.key, field) is None:
+                continue
+            if isinstance(value, Lookup):
+                value = _resolve(conn, schema, field, value, prefix + field.key, errors)
+                row_values[column.name] = value
+                if value is None:
+                    continue
+            target = _target_table(schema.key, field)
+            wanted[target].add(value)
+            places.append((target, value, prefix + field.key, field))
+
+    collect(ft.fields_with_columns(), values, "")
+    for key, entries in lines.items():
+        sub = ft.subtables[key]
+        for i, (_, line_values) in enumerate(entries):
+            collect(sub.fields_with_columns(), line_values, f"{key}[{i}].")
+    found = {}
+    for target, ids in wanted.items():
+        table = physical.reference_stub(target)
+        found[target] = set(conn.execute(select(table.c.id).where(table.c.id.in_(ids)))
+                            .scalars())
+    for target, value, path, field in places:
+        if value not in found[target]:
+            errors.append({"field": path, "message": f"there is no {_what(field)} with id "
+                           f"{value}"})
+
+
+def _what(field: Field) -> str:
+    return {"user": "user", "department": "department"}.get(
+        field.type, f"record of form '{field.target}'")
+
+
+def _resolve(conn, schema, field: Field, lookup: Lookup, path: str, errors: list):
+    """The id of the one row matching ``lookup``, or None with an error."""
+    if field.type == "relation":
+        target = schema.form(field.target)
+        if target is None:
+            errors.append({"field": path, "message": f"form '{field.target}' does not exist"})
+            return None
+        table, columns = target.table, dict(target.fields_with_columns_by_key())
+    else:
+        table = platform.users if field.type == "user" else platform.departments
+        names = ("username", "display_name", "email") if field.type == "user" else ("name",)
+        columns = {n: (None, table.c[n]) for n in names}
+    conditions = []
+    for key, raw in lookup.match:
+        if key not in columns:
+            errors.append({"field": path, "message": f"cannot look up a {_what(field)} by "
+                           f"'{key}'{suggest(key, columns)}"})
+            return None
+        target_field, column = columns[key]
+        try:
+            value = coerce_value(target_field, raw) if target_field is not None else raw
+        except FieldError as error:
+            errors.append({"field": path, "message": f"{key}: {error}"})
+            return None
+        conditions.append(column == value)
+    ids = list(conn.execute(select(table.c.id).where(*conditions).limit(2)).scalars())
+    shown = ", ".join(f"{k}={v!r}" for k, v in lookup.match)
+    if not ids:
+        errors.append({"field": path, "message": f"no {_what(field)} has {shown}"})
+        return None
+    if len(ids) > 1:
+        errors.append({"field": path, "message": f"more than one {_what(field)} has {shown}; "
+                       "give its id instead"})
+        return None
+    return ids[0]
+
+
+def _target_table(app: str, field: Field) -> str | None:
+    if field.type == "relation":
+        return physical.table_name(app, field.target)
+    if field.type == "user":
+        return platform.users.name
+    if field.type == "department":
+        return platform.departments.name
+    return None

@@ -1,0 +1,186 @@
+"""The single write path for records, and reading them back.
+
+Every change — from the API, a web page, an import, sample data and, later, rule
+actions — comes through ``create_record``, ``update_record`` or ``delete_record``,
+each one database transaction:
+
+    check permission -> coerce and validate -> check references -> write
+    -> append to the audit log
+
+and any failure rolls the whole transaction back with a structured error. Later
+steps of DESIGN.md's write path (formulas, ledger posting, rules, flows) are added
+as named steps inside these same functions.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, delete, insert, select, update
+
+from runtime.auth.actors import Actor
+from runtime.auth.permissions import missing, require, row_filter
+from runtime.services.apps import app_schema
+from runtime.services.audit import append_audit, record_history
+from runtime.services.errors import Conflict, Invalid, NotFound
+from runtime.services.recordio import check_references, coerce_record, read_records
+from runtime.storage import platform
+from runtime.storage.store import FormTables, Store
+
+
+def form_tables(store: Store, conn, actor: Actor, app: str, form: str) -> FormTables:
+    schema = app_schema(store, conn, actor, app)
+    ft = schema.form(form)
+    if ft is None:
+        raise NotFound(f"app '{app}' has no form '{form}'; GET /api/v1/apps/{app}/forms "
+                       "lists them")
+    return ft
+
+
+def _validated(conn, schema, ft: FormTables, data, *, creating: bool, existing_lines=None):
+    values, lines, errors = coerce_record(ft, data, creating=creating,
+                                          existing_lines=existing_lines)
+    check_references(conn, schema, ft, values, lines, errors)
+    if errors:
+        raise Invalid(errors)
+    return values, lines
+
+
+def _fetch(conn, actor: Actor, ft: FormTables, granted, record_id):
+    table = ft.table
+    if not isinstance(record_id, int) or record_id <= 0:
+        raise missing(ft.form.key, record_id)
+    row = conn.execute(select(table).where(table.c.id == record_id,
+                                           row_filter(actor, table, granted))).mappings().first()
+    if row is None:
+        raise missing(ft.form.key, record_id)
+    return row
+
+
+def _current(conn, ft: FormTables, record_id: int) -> dict:
+    row = conn.execute(select(ft.table).where(ft.table.c.id == record_id)).mappings().one()
+    return read_records(conn, ft, [row])[0]
+
+
+def create_record(store: Store, actor: Actor, app: str, form: str, data) -> dict:
+    with store.write() as conn:
+        ft = form_tables(store, conn, actor, app, form)
+        require(actor, store.app(conn, app), form, "create")
+        values, lines = _validated(conn, store.app(conn, app), ft, data, creating=True)
+        now = platform.utcnow()
+        record_id = conn.execute(insert(ft.table).values(
+            _version=1, _created_at=now, _created_by=actor.id, _updated_at=now,
+            _updated_by=actor.id, _dept=actor.department_id, **values)).inserted_primary_key[0]
+        _write_lines(conn, ft, record_id, lines, {})
+        record = _current(conn, ft, record_id)
+        append_audit(conn, actor, app, form, record_id, "create", None, record)
+        return record
+
+
+def get_record(store: Store, actor: Actor, app: str, form: str, record_id: int) -> dict:
+    with store.read() as conn:
+        ft = form_tables(store, conn, actor, app, form)
+        granted = require(actor, store.app(conn, app), form, "read")
+        row = _fetch(conn, actor, ft, granted, record_id)
+        return read_records(conn, ft, [row])[0]
+
+
+def update_record(store: Store, actor: Actor, app: str, form: str, record_id: int, patch,
+                  *, version: int | None = None) -> dict:
+    """Change the fields given in ``patch``; a subtable given is replaced as a whole
+    (lines keep their ids when the patch names them). ``version`` (or ``patch["version"]``)
+    makes the write conditional: a record changed since then gets 409 and no change."""
+    with store.write() as conn:
+        ft = form_tables(store, conn, actor, app, form)
+        granted = require(actor, store.app(conn, app), form, "update")
+        row = _fetch(conn, actor, ft, granted, record_id)
+        if isinstance(patch, dict) and version is None:
+            version = patch.get("version")
+        if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+            raise Invalid([{"field": "version", "message": "version must be a whole number"}])
+        if version is not None and version != row["_version"]:
+            raise _stale(form, record_id, version, row)
+        before = read_records(conn, ft, [row])[0]
+        existing_lines = {key: {line["id"]: line for line in before[key]}
+                          for key in ft.subtables}
+        values, lines = _validated(conn, store.app(conn, app), ft, patch, creating=False,
+                                   existing_lines=existing_lines)
+        result = conn.execute(update(ft.table).where(and_(
+            ft.table.c.id == record_id, ft.table.c._version == row["_version"])).values(
+            _version=row["_version"] + 1, _updated_at=platform.utcnow(),
+            _updated_by=actor.id, **values))
+        if result.rowcount != 1:  # changed between our read and write (PostgreSQL)
+            raise _stale(form, record_id, row["_version"], row)
+        _write_lines(conn, ft, record_id, lines, existing_lines)
+        after = _current(conn, ft, record_id)
+        append_audit(conn, actor, app, form, record_id, "update", before, after)
+        return after
+
+
+def _stale(form: str, record_id: int, version: int, row) -> Conflict:
+    return Conflict(f"record {record_id} of '{form}' was changed by someone else (you had "
+                    f"version {version}, it is now at version {row['_version']}); reload it "
+                    "and apply your change again")
+
+
+def delete_record(store: Store, actor: Actor, app: str, form: str, record_id: int) -> None:
+    with store.write() as conn:
+        ft = form_tables(store, conn, actor, app, form)
+        schema = store.app(conn, app)
+        granted = require(actor, schema, form, "delete")
+        row = _fetch(conn, actor, ft, granted, record_id)
+        _refuse_if_referenced(conn, schema, form, record_id)
+        before = read_records(conn, ft, [row])[0]
+        for sub in ft.subtables.values():
+            conn.execute(delete(sub.table).where(sub.table.c.parent_id == record_id))
+        conn.execute(delete(ft.table).where(ft.table.c.id == record_id))
+        append_audit(conn, actor, app, form, record_id, "delete", before, None)
+
+
+def _refuse_if_referenced(conn, schema, form: str, record_id: int) -> None:
+    """Name the records that point here instead of failing on a foreign key."""
+    for other in schema.forms.values():
+        scopes = [(other.table, other.fields_with_columns(), "")]
+        scopes += [(s.table, s.fields_with_columns(), f"{k}.") for k, s in other.subtables.items()]
+        for table, fields, prefix in scopes:
+            for field, column in fields:
+                if field.type != "relation" or field.target != form:
+                    continue
+                owner = table.c.parent_id if prefix else table.c.id
+                ids = list(conn.execute(select(owner).where(column == record_id).distinct()
+                                        .limit(10)).scalars())
+                if ids:
+                    raise Conflict(
+                        f"record {record_id} of '{form}' is used by '{other.form.key}' "
+                        f"record(s) {', '.join(map(str, ids))} (field '{prefix}{field.key}'); "
+                        "change or delete those first")
+
+
+def _write_lines(conn, ft: FormTables, record_id: int, lines: dict, existing: dict) -> None:
+    for key, entries in lines.items():
+        table = ft.subtables[key].table
+        kept = {line_id for line_id, _ in entries if line_id is not None}
+        dropped = set(existing.get(key, {})) - kept
+        if dropped:
+            conn.execute(delete(table).where(table.c.id.in_(dropped)))
+        new_rows = []
+        for line_no, (line_id, values) in enumerate(entries, start=1):
+            if line_id is None:
+                new_rows.append({"parent_id": record_id, "line_no": line_no, **values})
+            else:
+                conn.execute(update(table).where(table.c.id == line_id)
+                             .values(line_no=line_no, **values))
+        if new_rows:
+            # Rows can differ in which columns they set; insert() needs uniform keys.
+            columns = {c for row in new_rows for c in row}
+            conn.execute(insert(table), [{c: row.get(c) for c in columns} for row in new_rows])
+
+
+def history(store: Store, actor: Actor, app: str, form: str, record_id: int) -> list[dict]:
+    with store.read() as conn:
+        ft = form_tables(store, conn, actor, app, form)
+        granted = require(actor, store.app(conn, app), form, "read")
+        exists = conn.execute(select(ft.table.c.id).where(
+            ft.table.c.id == record_id, row_filter(actor, ft.table, granted))).first()
+        entries = record_history(conn, app, form, record_id)
+        if exists is None and not (entries and actor.is_admin):
+            raise missing(form, record_id)
+        return entries

@@ -1,0 +1,172 @@
+"""Backup and restore: a consistent, portable copy of everything Loom stores.
+
+A backup is a zip of one JSON-lines file per table (platform tables and every form
+table, hidden columns included) plus a manifest, read in one snapshot transaction.
+Being plain data rather than a database file, it restores into SQLite or PostgreSQL
+alike, which also makes it the way to move a plant from one to the other.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import zipfile
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import Date, DateTime, func, insert, select, text, update
+
+from runtime.storage import physical, platform
+from runtime.storage.physical import DecimalNumber
+
+FORMAT = 1
+BATCH = 1000
+
+
+class RestoreRefused(Exception):
+    pass
+
+
+def _encode(value):
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot back up a {type(value).__name__}")
+
+
+def _decoder(column):
+    kind = column.type
+    if isinstance(kind, DateTime):
+        return lambda v: None if v is None else dt.datetime.fromisoformat(v)
+    if isinstance(kind, Date):
+        return lambda v: None if v is None else dt.date.fromisoformat(v)
+    if isinstance(kind, DecimalNumber):
+        return lambda v: None if v is None else Decimal(v)
+    return lambda v: v
+
+
+def _form_tables(conn):
+    """Every form and subtable table (hidden ones too), parents before children."""
+    tables = []
+    for app in conn.execute(select(platform.apps.c.key).order_by(platform.apps.c.key)).scalars():
+        _, by_scope, _ = physical.build_metadata(conn, app)
+        for (_form, subtable), table in sorted(by_scope.items(), key=lambda kv: (
+                kv[0][0], kv[0][1] != "", kv[0][1])):
+            tables.append((app, table))
+    return tables
+
+
+def backup(store, target: Path) -> dict:
+    """Write a backup zip to ``target``; returns the manifest (tables and row counts)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    engine = store.engine
+    options = {} if engine.dialect.name == "sqlite" else {"isolation_level": "REPEATABLE READ"}
+    with engine.connect().execution_options(**options) as conn, conn.begin(), \
+            zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        tables = list(platform.metadata.sorted_tables) + [t for _, t in _form_tables(conn)]
+        for table in tables:
+            with archive.open(f"tables/{table.name}.jsonl", "w") as out:
+                n = 0
+                pk = list(table.primary_key.columns)
+                for row in conn.execute(select(table).order_by(*pk)).mappings():
+                    out.write(json.dumps(dict(row), default=_encode, ensure_ascii=False)
+                              .encode() + b"\n")
+                    n += 1
+            counts[table.name] = n
+        manifest = {"loom_backup": FORMAT,
+                    "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                    "tables": counts}
+        archive.writestr("manifest.json", json.dumps(manifest, indent=1))
+    return manifest
+
+
+def _rows(archive, table):
+    decoders = {c.name: _decoder(c) for c in table.columns}
+    with archive.open(f"tables/{table.name}.jsonl") as lines:
+        for line in lines:
+            row = json.loads(line)
+            yield {k: decoders[k](v) for k, v in row.items() if k in decoders}
+
+
+def _load(conn, archive, table, deferred: list[str]) -> int:
+    """Insert a table's rows; ``deferred`` reference columns are set in a second pass
+    so rows may point at rows that come later (self references, cycles)."""
+    count, batch, later = 0, [], []
+    for row in _rows(archive, table):
+        for name in deferred:
+            if row.get(name) is not None:
+                later.append((row["id"], name, row[name]))
+                row[name] = None
+        batch.append(row)
+        if len(batch) >= BATCH:
+            conn.execute(insert(table), batch)
+            count, batch = count + len(batch), []
+    if batch:
+        conn.execute(insert(table), batch)
+        count += len(batch)
+    for row_id, name, value in later:
+        conn.execute(update(table).where(table.c.id == row_id).values({name: value}))
+    return count
+
+
+def restore(store, source: Path) -> dict:
+    """Load a backup into ``store``, which must hold no apps and no users yet."""
+    with zipfile.ZipFile(source) as archive:
+        try:
+            manifest = json.loads(archive.read("manifest.json"))
+        except KeyError:
+            raise RestoreRefused(f"{source} is not a Loom backup (no manifest.json)") from None
+        if manifest.get("loom_backup") != FORMAT:
+            raise RestoreRefused(f"{source} is a backup format this Loom cannot read")
+        with store.write() as conn:
+            platform.create_platform_tables(conn)
+            for table in (platform.apps, platform.users):
+                if conn.execute(select(func.count()).select_from(table)).scalar():
+                    raise RestoreRefused("the target database is not empty; restore into a "
+                                         "new data folder (or an empty database)")
+            for table in platform.metadata.sorted_tables:
+                deferred = ["parent_id"] if table is platform.departments else []
+                _load(conn, archive, table, deferred)
+            for app in conn.execute(select(platform.apps.c.key)).scalars():
+                _create_form_tables(conn, app)
+            for app, table in _form_tables(conn):
+                refs = [r.column_name for r in conn.execute(
+                    select(platform.physical_columns.c.column_name).where(
+                        platform.physical_columns.c.app == app,
+                        platform.physical_columns.c.storage.like("ref:form:%"),
+                        platform.physical_columns.c.column_name.in_(
+                            [c.name for c in table.columns])))]
+                _load(conn, archive, table, refs)
+            _reset_sequences(conn)
+    store.forget_all()
+    return manifest
+
+
+def _create_form_tables(conn, app: str) -> None:
+    tables = conn.execute(select(platform.physical_tables).where(
+        platform.physical_tables.c.app == app).order_by(
+        platform.physical_tables.c.subtable != "", platform.physical_tables.c.id)).mappings().all()
+    names = {(t["form"], t["subtable"]): t["table_name"] for t in tables}
+    for t in tables:
+        parent = names[(t["form"], "")] if t["subtable"] else None
+        physical.create_table(conn, t["table_name"], parent=parent)
+    columns = conn.execute(select(platform.physical_columns).where(
+        platform.physical_columns.c.app == app).order_by(platform.physical_columns.c.id)) \
+        .mappings().all()
+    for c in columns:
+        physical.add_column(conn, names[(c["form"], c["subtable"])], c["column_name"],
+                            c["storage"], app)
+
+
+def _reset_sequences(conn) -> None:
+    """PostgreSQL hands out ids from sequences that must move past the restored ids."""
+    if conn.dialect.name != "postgresql":
+        return
+    tables = [t for t in platform.metadata.sorted_tables if "id" in t.c]
+    names = [t.name for t in tables] + [t.name for _, t in _form_tables(conn)]
+    for name in names:
+        conn.execute(text("SELECT setval(pg_get_serial_sequence(:t, 'id'), "
+                          "coalesce((SELECT max(id) FROM " + conn.dialect.identifier_preparer
+                          .quote(name) + "), 0) + 1, false)"), {"t": name})

@@ -1,0 +1,263 @@
+"""Bring a form's tables in line with a new definition, losing no data.
+
+- a new field gets a column;
+- a removed field's column is kept and hidden, its data intact; re-adding the same
+  key with the same kind of storage shows it again, data and all;
+- a label or option text change touches nothing;
+- a type change converts every stored value in place (into a new column, because
+  SQLite cannot change a column's type) or, if any value does not convert, refuses
+  and names up to ten offending records;
+- a removed subtable's table is kept the same way.
+
+Everything runs in the caller's transaction: a refusal rolls back every step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from engines.forms.definition import Field, Form
+from engines.forms.fieldtypes import FieldError, coerce_value, storage_of, value_to_json
+from runtime.storage import physical, platform
+
+MAX_NAMED = 10
+
+
+@dataclass
+class Change:
+    """One thing a migration did, worded for the person who changed the form."""
+
+    action: str  # create_table | add_column | hide_column | show_column | convert | ...
+    field: str | None
+    message: str
+
+    def as_json(self) -> dict:
+        return {"action": self.action, "field": self.field, "message": self.message}
+
+
+class MigrationRefused(Exception):
+    """A change would lose or corrupt stored values; ``errors`` say which and how to fix."""
+
+    def __init__(self, errors: list[dict]):
+        super().__init__("; ".join(e["message"] for e in errors))
+        self.errors = errors
+
+
+def migrate_form(conn, app: str, new: Form, old: Form | None) -> list[Change]:
+    changes: list[Change] = []
+    main = _ensure_table(conn, app, new.key, "", None, changes)
+    _migrate_scope(conn, app, new.key, "", main, new.scalar_fields,
+                   old.scalar_fields if old else (), changes)
+    old_subtables = {f.key: f for f in old.subtables} if old else {}
+    new_subtables = {f.key for f in new.subtables}
+    for sub in new.subtables:
+        child = _ensure_table(conn, app, new.key, sub.key, main, changes)
+        before = old_subtables.get(sub.key)
+        _migrate_scope(conn, app, new.key, sub.key, child, sub.fields,
+                       before.fields if before else (), changes, prefix=f"{sub.key}.")
+    for key in old_subtables.keys() - new_subtables:
+        conn.execute(update(platform.physical_tables).where(
+            _scope(platform.physical_tables, app, new.key, key)).values(active=False))
+        changes.append(Change("hide_table", key, f"subtable '{key}' removed: its lines are "
+                              "kept and hidden; add the subtable back to see them again"))
+    if old:
+        _refuse_kind_switches(conn, app, new, old)
+    return changes
+
+
+def _scope(table, app, form, subtable):
+    return and_(table.c.app == app, table.c.form == form, table.c.subtable == subtable)
+
+
+def _ensure_table(conn, app, form, subtable, parent, changes) -> str:
+    row = conn.execute(select(platform.physical_tables).where(
+        _scope(platform.physical_tables, app, form, subtable))).mappings().first()
+    if row is None:
+        name = physical.table_name(app, form, subtable)
+        physical.create_table(conn, name, parent=parent)
+        conn.execute(insert(platform.physical_tables).values(
+            app=app, form=form, subtable=subtable, table_name=name, active=True))
+        changes.append(Change("create_table", subtable or None,
+                              f"table {name} created for "
+                              + (f"subtable '{subtable}'" if subtable else f"form '{form}'")))
+        return name
+    if not row["active"]:
+        conn.execute(update(platform.physical_tables).where(
+            platform.physical_tables.c.id == row["id"]).values(active=True))
+        changes.append(Change("show_table", subtable, f"subtable '{subtable}' added back: "
+                              "its earlier lines are visible again"))
+    return row["table_name"]
+
+
+def _migrate_scope(conn, app, form, subtable, table, fields, old_fields, changes, prefix=""):
+    cols = platform.physical_columns
+    rows = conn.execute(select(cols).where(_scope(cols, app, form, subtable))
+                        .order_by(cols.c.id)).mappings().all()
+    active = {r["field"]: r for r in rows if r["active"]}
+    old_by_key = {f.key: f for f in old_fields}
+    wanted = {f.key for f in fields}
+    for field in fields:
+        storage = storage_of(field)
+        name = prefix + field.key
+        current = active.get(field.key)
+        if current is not None and current["storage"] == storage:
+            before = old_by_key.get(field.key)
+            if before is not None and before.type != field.type:
+                _check_values(conn, table, current["column_name"], before, field, name)
+                changes.append(Change("convert", name, f"field '{name}' now of type "
+                                      f"{field.type}: every stored value fits"))
+            elif before is not None and before.raw != field.raw:
+                _check_values(conn, table, current["column_name"], before, field, name)
+            continue
+        if current is not None:
+            before = old_by_key.get(field.key)
+            if before is None:
+                raise MigrationRefused([{"field": name, "message":
+                                         f"field '{name}' has no previous definition"}])
+            column = _next_column_name(rows, field.key)
+            _convert(conn, app, table, current, column, before, field, storage, name)
+            conn.execute(update(cols).where(cols.c.id == current["id"]).values(active=False))
+            _record_column(conn, app, form, subtable, field.key, column, storage)
+            changes.append(Change("convert", name, f"field '{name}' converted from "
+                                  f"{before.type} to {field.type}; every value converted"))
+            continue
+        hidden = [r for r in rows if r["field"] == field.key and not r["active"]]
+        same = [r for r in hidden if r["storage"] == storage]
+        if same:
+            conn.execute(update(cols).where(cols.c.id == same[-1]["id"]).values(active=True))
+            changes.append(Change("show_column", name, f"field '{name}' added back: "
+                                  "its earlier values are visible again"))
+            continue
+        column = _next_column_name(rows, field.key)
+        physical.add_column(conn, table, column, storage, app)
+        _record_column(conn, app, form, subtable, field.key, column, storage)
+        if field.indexed:
+            physical.create_index(conn, table, column)
+        changes.append(Change("add_column", name, f"field '{name}' added"))
+    for key, row in active.items():
+        if key not in wanted:
+            conn.execute(update(cols).where(cols.c.id == row["id"]).values(active=False))
+            changes.append(Change("hide_column", prefix + key,
+                                  f"field '{prefix + key}' removed: its data is kept and "
+                                  "hidden; add a field with the same key back to see it again"))
+    for field in fields:  # indexes asked for on an existing field
+        if field.indexed and not old_by_key.get(field.key, field).indexed:
+            row = conn.execute(select(cols.c.column_name).where(
+                _scope(cols, app, form, subtable), cols.c.field == field.key,
+                cols.c.active)).scalar_one()
+            physical.create_index(conn, table, row)
+
+
+def _next_column_name(rows, key: str) -> str:
+    taken = {r["column_name"] for r in rows}
+    if key not in taken:
+        return key
+    n = 2
+    while f"{key}__v{n}" in taken:
+        n += 1
+    return f"{key}__v{n}"
+
+
+def _record_column(conn, app, form, subtable, field, column, storage):
+    conn.execute(insert(platform.physical_columns).values(
+        app=app, form=form, subtable=subtable, field=field, column_name=column,
+        storage=storage, active=True))
+
+
+def _stub(table: str, *columns):
+    return Table(table, MetaData(), Column("id", Integer, primary_key=True), *columns)
+
+
+def _stored_values(conn, table: str, column: str, storage: str):
+    stub = _stub(table, Column(column, physical.sql_type(storage)))
+    result = conn.execute(select(stub.c.id, stub.c[column]).where(stub.c[column].is_not(None))
+                          .order_by(stub.c.id))
+    return stub, result
+
+
+def _converted(conn, table, column, storage, before: Field, after: Field, name: str):
+    """Every non-blank stored value converted to ``after``'s type, or a refusal."""
+    if storage.startswith("ref:") or storage_of(after).startswith("ref:"):
+        if storage != storage_of(after):
+            _, result = _stored_values(conn, table, column, storage)
+            ids = [row[0] for row in result.fetchmany(MAX_NAMED)]
+            if ids:
+                raise MigrationRefused([{"field": name, "records": ids, "message":
+                    f"field '{name}' cannot change from {before.type} to {after.type} while "
+                    f"records hold values (records {_ids(ids)}); add a new field instead"}])
+            return []
+    _, result = _stored_values(conn, table, column, storage)
+    converted, bad = [], []
+    for record_id, value in result:
+        try:
+            converted.append((record_id, coerce_value(after, value_to_json(before, value))))
+        except FieldError as error:
+            bad.append((record_id, str(error)))
+    if bad:
+        shown = bad[:MAX_NAMED]
+        more = f" and {len(bad) - len(shown)} more" if len(bad) > len(shown) else ""
+        details = "; ".join(f"record {rid}: {msg}" for rid, msg in shown)
+        raise MigrationRefused([{"field": name, "records": [rid for rid, _ in shown],
+                                 "message": f"field '{name}' cannot become {after.type}: "
+                                 f"{len(bad)} stored value(s) do not convert ({details}{more}). "
+                                 "Fix those records first, or add a new field instead."}])
+    return converted
+
+
+def _ids(ids) -> str:
+    return ", ".join(str(i) for i in ids)
+
+
+def _check_values(conn, table, column, before, after, name):
+    storage = storage_of(after)
+    for record_id, value in _converted(conn, table, column, storage, before, after, name):
+        del record_id, value  # only the check matters: storage stays as it is
+
+
+def _convert(conn, app, table, current, column, before, after, storage, name):
+    values = _converted(conn, table, current["column_name"], current["storage"],
+                        before, after, name)
+    physical.add_column(conn, table, column, storage, app)
+    stub = _stub(table, Column(column, physical.sql_type(storage)))
+    if values:
+        conn.execute(update(stub).where(stub.c.id == bindparam("rid"))
+                     .values({column: bindparam("value")}),
+                     [{"rid": rid, "value": value} for rid, value in values])
+
+
+def _refuse_kind_switches(conn, app, new: Form, old: Form):
+    """A field may not turn into a subtable (or back) while it holds data."""
+    for field in new.fields:
+        before = old.field(field.key)
+        if before is None or before.is_subtable == field.is_subtable:
+            continue
+        if before.is_subtable:
+            table = physical.table_name(app, new.key, field.key)
+            count = conn.execute(select(func.count()).select_from(_stub(table))).scalar()
+        else:
+            cols = platform.physical_columns
+            row = conn.execute(select(cols).where(
+                _scope(cols, app, new.key, ""), cols.c.field == field.key)
+                .order_by(cols.c.id.desc())).mappings().first()
+            count = 0
+            if row is not None:
+                stub, result = _stored_values(conn, physical.table_name(app, new.key),
+                                              row["column_name"], row["storage"])
+                count = len(result.fetchmany(1))
+        if count:
+            raise MigrationRefused([{"field": field.key, "message":
+                f"field '{field.key}' cannot change between a subtable and a single value "
+                "while records hold data; add a field with a new key instead"}])

@@ -1,0 +1,139 @@
+"""Platform tables: apps, definition history, physical layout, users, tokens, audit.
+
+Form data lives in tables of its own (``f_<app>_<form>``, see ``physical``); these
+tables describe and surround them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+apps = Table(
+    "loom_apps", metadata,
+    Column("key", String(20), primary_key=True),
+    Column("name", JSON, nullable=False),
+    # Bumped on every definition change: processes compare it to know their cached
+    # tables are stale (several server processes share one database).
+    Column("revision", Integer, nullable=False, default=1),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Column("updated_at", DateTime, nullable=False, default=utcnow),
+)
+
+definitions = Table(
+    "loom_definitions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("app", String(20), ForeignKey("loom_apps.key"), nullable=False),
+    Column("kind", String(20), nullable=False),  # "app", "form", later "flow", "rule", ...
+    Column("key", String(40), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("body", JSON, nullable=True),  # None: the definition was deleted in this version
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Column("created_by", Integer, nullable=True),
+    Column("comment", Text, nullable=True),
+    UniqueConstraint("app", "kind", "key", "version", name="uq_loom_definitions_version"),
+)
+
+# Physical layout: which table and column hold each form, subtable and field.
+# Columns of removed fields stay here with active = False (their data is kept).
+physical_tables = Table(
+    "loom_tables", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("app", String(20), nullable=False),
+    Column("form", String(40), nullable=False),
+    Column("subtable", String(40), nullable=False, default=""),
+    Column("table_name", String(63), nullable=False, unique=True),
+    Column("active", Boolean, nullable=False, default=True),
+    UniqueConstraint("app", "form", "subtable", name="uq_loom_tables_scope"),
+)
+
+physical_columns = Table(
+    "loom_columns", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("app", String(20), nullable=False),
+    Column("form", String(40), nullable=False),
+    Column("subtable", String(40), nullable=False, default=""),
+    Column("field", String(40), nullable=False),
+    Column("column_name", String(63), nullable=False),
+    Column("storage", String(80), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Index("ix_loom_columns_scope", "app", "form"),
+)
+
+departments = Table(
+    "loom_departments", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("parent_id", Integer, ForeignKey("loom_departments.id"), nullable=True),
+    Column("head_user_id", Integer, nullable=True),
+)
+
+users = Table(
+    "loom_users", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(80), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("display_name", String(100), nullable=False),
+    Column("email", String(255), nullable=True),
+    Column("department_id", Integer, ForeignKey("loom_departments.id"), nullable=True),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+)
+
+user_roles = Table(
+    "loom_user_roles", metadata,
+    Column("user_id", Integer, ForeignKey("loom_users.id"), primary_key=True),
+    Column("app", String(20), primary_key=True),
+    Column("role", String(40), primary_key=True),
+)
+
+tokens = Table(
+    "loom_tokens", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("loom_users.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Column("last_used_at", DateTime, nullable=True),
+)
+
+audit = Table(
+    "loom_audit", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime, nullable=False, default=utcnow),
+    Column("user_id", Integer, nullable=True),
+    Column("app", String(20), nullable=False),
+    Column("form", String(40), nullable=False),
+    Column("record_id", Integer, nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+    Index("ix_loom_audit_record", "app", "form", "record_id"),
+)
+
+
+def create_platform_tables(connection) -> None:
+    metadata.create_all(connection, checkfirst=True)

@@ -1,0 +1,133 @@
+"""The ``Store``: one database, its transactions, and the live shape of every app.
+
+``store.app(conn, key)`` returns an ``AppSchema`` with the parsed definitions and the
+SQLAlchemy tables of every form. It is cached per app *revision* (a counter bumped
+in the same transaction as any definition change), so several server processes
+sharing one database notice each other's changes on their next transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import Column, Table, select
+
+from engines.forms.definition import Field, Form, parse_form
+from runtime.storage import definitions, physical, platform
+from runtime.storage.database import open_database
+
+
+@dataclass
+class FormTables:
+    """A form and where its data lives."""
+
+    app: str
+    form: Form
+    table: Table
+    columns: dict[str, Column]  # scalar field key -> column
+    subtables: dict[str, SubtableTables] = field(default_factory=dict)
+
+    def fields_with_columns(self):
+        return [(f, self.columns[f.key]) for f in self.form.scalar_fields if f.key in self.columns]
+
+    def fields_with_columns_by_key(self):
+        return [(f.key, (f, column)) for f, column in self.fields_with_columns()]
+
+
+@dataclass
+class SubtableTables:
+    field: Field
+    table: Table
+    columns: dict[str, Column]
+
+    def fields_with_columns(self):
+        return [(f, self.columns[f.key]) for f in self.field.fields if f.key in self.columns]
+
+
+@dataclass
+class AppSchema:
+    key: str
+    revision: int
+    definition: dict
+    forms: dict[str, FormTables]
+    metadata: object = None
+
+    def form(self, key: str) -> FormTables | None:
+        return self.forms.get(key)
+
+    def form_order(self) -> list[str]:
+        listed = [k for k in self.definition.get("forms", []) if k in self.forms]
+        return listed + sorted(k for k in self.forms if k not in listed)
+
+
+class Store:
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = open_database(url)
+        # Write transactions take SQLite's write lock at BEGIN (see database.py).
+        self.write_engine = self.engine.execution_options(loom_write=True)
+        self._apps: dict[str, AppSchema] = {}
+        self._lock = threading.Lock()
+        with self.write() as conn:
+            platform.create_platform_tables(conn)
+
+    @contextmanager
+    def read(self):
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def write(self):
+        with self.write_engine.begin() as conn:
+            yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def app_keys(self, conn) -> list[str]:
+        return list(conn.execute(select(platform.apps.c.key).order_by(platform.apps.c.key))
+                    .scalars())
+
+    def app(self, conn, key: str) -> AppSchema | None:
+        revision = conn.execute(select(platform.apps.c.revision)
+                                .where(platform.apps.c.key == key)).scalar()
+        if revision is None:
+            return None
+        cached = self._apps.get(key)
+        if cached is not None and cached.revision == revision:
+            return cached
+        schema = load_app_schema(conn, key, revision)
+        with self._lock:
+            self._apps[key] = schema
+        return schema
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._apps.pop(key, None)
+
+    def forget_all(self) -> None:
+        with self._lock:
+            self._apps.clear()
+
+
+def load_app_schema(conn, key: str, revision: int) -> AppSchema:
+    docs = definitions.current(conn, key)
+    metadata, tables, columns = physical.build_metadata(conn, key)
+    forms = {}
+    for (kind, form_key), body in docs.items():
+        if kind != "form" or (form_key, "") not in tables:
+            continue
+        form = parse_form(body)
+        main = FormTables(key, form, tables[(form_key, "")], {
+            f.key: columns[(form_key, "", f.key)][0] for f in form.scalar_fields
+            if (form_key, "", f.key) in columns})
+        for sub in form.subtables:
+            if (form_key, sub.key) in tables:
+                main.subtables[sub.key] = SubtableTables(sub, tables[(form_key, sub.key)], {
+                    f.key: columns[(form_key, sub.key, f.key)][0] for f in sub.fields
+                    if (form_key, sub.key, f.key) in columns})
+        forms[form_key] = main
+    return AppSchema(key, revision, docs.get(("app", "app"), {"key": key, "name": key}),
+                     forms, metadata)
