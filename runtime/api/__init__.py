@@ -49,7 +49,7 @@ def body():
     if not raw.strip():
         raise Invalid([{"field": None, "message": "the request needs a JSON body"}])
     try:
-        return json.loads(raw)
+        return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise Invalid([{"field": None, "message": "the body is not UTF-8 text"}]) from None
     except json.JSONDecodeError as error:

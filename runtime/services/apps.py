@@ -167,7 +167,6 @@ def put_form(store: Store, actor: Actor, app: str, form_key: str, doc, *,
             problems = check_form(doc, form_keys)
             if problems:
                 raise Invalid([{"field": p, "message": m} for p, m in problems])
-            _ensure_main_table(conn, app, form_key)
             changes = _apply_form(conn, actor, app, doc, "changed")
             _bump(conn, app)
             version = definitions.history(conn, app, "form", form_key)[-1]["version"]

@@ -90,14 +90,15 @@ def _rows(archive, table):
             yield {k: decoders[k](v) for k, v in row.items() if k in decoders}
 
 
-def _load(conn, archive, table, deferred: list[str]) -> int:
-    """Insert a table's rows; ``deferred`` reference columns are set in a second pass
-    so rows may point at rows that come later (self references, cycles)."""
-    count, batch, later = 0, [], []
+def _load(conn, archive, table, deferred: list[str], later: list) -> int:
+    """Insert a table's rows; ``deferred`` reference columns are left empty and queued
+    in ``later``, set once every table is loaded, so rows may point at rows that come
+    after them (self references, cycles between forms)."""
+    count, batch = 0, []
     for row in _rows(archive, table):
         for name in deferred:
             if row.get(name) is not None:
-                later.append((row["id"], name, row[name]))
+                later.append((table, row["id"], name, row[name]))
                 row[name] = None
         batch.append(row)
         if len(batch) >= BATCH:
@@ -106,9 +107,12 @@ def _load(conn, archive, table, deferred: list[str]) -> int:
     if batch:
         conn.execute(insert(table), batch)
         count += len(batch)
-    for row_id, name, value in later:
-        conn.execute(update(table).where(table.c.id == row_id).values({name: value}))
     return count
+
+
+def _set_deferred(conn, later: list) -> None:
+    for table, row_id, name, value in later:
+        conn.execute(update(table).where(table.c.id == row_id).values({name: value}))
 
 
 def restore(store, source: Path) -> dict:
@@ -126,9 +130,10 @@ def restore(store, source: Path) -> dict:
                 if conn.execute(select(func.count()).select_from(table)).scalar():
                     raise RestoreRefused("the target database is not empty; restore into a "
                                          "new data folder (or an empty database)")
+            later: list = []
             for table in platform.metadata.sorted_tables:
                 deferred = ["parent_id"] if table is platform.departments else []
-                _load(conn, archive, table, deferred)
+                _load(conn, archive, table, deferred, later)
             for app in conn.execute(select(platform.apps.c.key)).scalars():
                 _create_form_tables(conn, app)
             for app, table in _form_tables(conn):
@@ -138,7 +143,8 @@ def restore(store, source: Path) -> dict:
                         platform.physical_columns.c.storage.like("ref:form:%"),
                         platform.physical_columns.c.column_name.in_(
                             [c.name for c in table.columns])))]
-                _load(conn, archive, table, refs)
+                _load(conn, archive, table, refs, later)
+            _set_deferred(conn, later)
             _reset_sequences(conn)
     store.forget_all()
     return manifest
