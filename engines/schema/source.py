@@ -88,8 +88,13 @@ def _build(node: Tree | Token, pointer: str, source: Source):
                 source.problems.append(Problem(
                     source.file, key_token.line, key_token.column,
                     f"duplicate key {key!r}: this object already has one; keep only one of them"))
-            source.positions[child] = (key_token.line, key_token.column)
             result[key] = _value(value_node, child, source)
+            # A message about a value points at the value, not at its key.
+            meta = getattr(value_node, "meta", None)
+            if meta is not None and not meta.empty:
+                source.positions[child] = (meta.line, meta.column)
+            else:
+                source.positions[child] = (key_token.line, key_token.column)
         return result
     if kind == "array":
         return [_value(item, pointer_join(pointer, i), source)
