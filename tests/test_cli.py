@@ -169,3 +169,27 @@ def test_demo_starts_serves_and_prints_login(tmp_path):
         process.terminate()
         output = process.communicate(timeout=10)[0]
     assert f"http://127.0.0.1:{port}/" in output and "admin /" in output
+
+
+def test_serve_with_gunicorn_workers(tmp_path):
+    data, port = tmp_path / "data", _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOOM_")}
+    assert run("install", "receipts", "--data", str(data), env={"LOOM_DATA": str(data)}) \
+        .exit_code == 0
+    process = subprocess.Popen([sys.executable, "-m", "runtime.cli", "serve", "--data", str(data),
+                                "--port", str(port), "--workers", "2"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, document = time.time() + 60, None
+        while time.time() < deadline:
+            try:
+                document = json.loads(urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=2).read())
+                break
+            except OSError:
+                time.sleep(0.3)
+        assert document is not None and document["openapi"].startswith("3.")
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=20)[0]
+    assert "gunicorn" in output.lower() or "Booting worker" in output

@@ -37,7 +37,8 @@ def list_apps(store: Store, actor: Actor) -> list[dict]:
                 result.append({"key": row["key"], "name": row["name"],
                                "revision": row["revision"],
                                "description": schema.definition.get("description"),
-                               "forms": schema.form_order()})
+                               "forms": [{"key": k, "label": schema.forms[k].form.label}
+                                         for k in schema.form_order()]})
         return result
 
 

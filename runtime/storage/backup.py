@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import Date, DateTime, func, insert, select, text, update
 
-from runtime.storage import physical, platform
+from runtime.storage import definitions, physical, platform
 from runtime.storage.physical import DecimalNumber
 
 FORMAT = 1
@@ -164,6 +164,19 @@ def _create_form_tables(conn, app: str) -> None:
     for c in columns:
         physical.add_column(conn, names[(c["form"], c["subtable"])], c["column_name"],
                             c["storage"], app)
+    # Indexes asked for by definitions (relations got theirs with their columns).
+    active = {(c["form"], c["subtable"], c["field"]): c["column_name"] for c in columns
+              if c["active"]}
+    for (kind, form), body in definitions.current(conn, app).items():
+        if kind != "form":
+            continue
+        scopes = [("", body["fields"])] + [(f["key"], f["fields"]) for f in body["fields"]
+                                           if f["type"] == "subtable"]
+        for subtable, fields in scopes:
+            for field in fields:
+                column = active.get((form, subtable, field["key"]))
+                if field.get("indexed") and column and (form, subtable) in names:
+                    physical.create_index(conn, names[(form, subtable)], column)
 
 
 def _reset_sequences(conn) -> None:
