@@ -51,7 +51,8 @@ def test_subtable_lines_keep_ids_and_order(installed, client, admin_headers):
     assert [line["qty"] for line in lines] == [2.5, 4]
     # Reorder, change one line partially, drop none: ids are kept, order follows the list.
     patched = client.patch(f"{BASE}/receipts/records/{created.json['id']}", headers=admin_headers,
-                           json={"lines": [{"id": lines[1]["id"], "qty": 5}, {"id": lines[0]["id"]}]})
+                           json={"lines": [{"id": lines[1]["id"], "qty": 5},
+                                           {"id": lines[0]["id"]}]})
     assert patched.status_code == 200, patched.json
     assert [(line["id"], line["qty"]) for line in patched.json["lines"]] == [
         (lines[1]["id"], 5), (lines[0]["id"], 2.5)]

@@ -19,7 +19,7 @@ def test_two_clients_same_version_exactly_one_wins(installed, app, admin_headers
         barrier = threading.Barrier(2)
         results = {}
 
-        def write(name):
+        def write(name, barrier=barrier, current=current, results=results):
             client = app.test_client()
             barrier.wait()
             response = client.patch(f"{BASE}/{record['id']}", headers=admin_headers,

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from lark import Lark, Token, Tree, UnexpectedInput
 
-_parser = Lark.open("json.lark", rel_to=__file__, start="value", parser="lalr", propagate_positions=True,
-                    maybe_placeholders=False)
+_parser = Lark.open("json.lark", rel_to=__file__, start="value", parser="lalr",
+                    propagate_positions=True, maybe_placeholders=False)
 
 
 @dataclass

@@ -106,7 +106,7 @@ def install_documents(store: Store, actor: Actor, documents: dict[str, dict], *,
         # Every form's table exists before any relation column points at it.
         for form_key in forms:
             _ensure_main_table(conn, key, form_key)
-        for form_key, doc in forms.items():
+        for doc in forms.values():
             changes += _apply_form(conn, actor, key, doc, comment)
         for kind, form_key in live:
             if kind == "form" and form_key not in forms:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Text, and_, cast, exists, func, not_, or_, select
 
+from engines.forms.definition import parse_field
 from engines.forms.fieldtypes import FieldError, coerce_value
 from engines.schema.check import suggest
 from runtime.auth.actors import Actor
@@ -27,6 +28,10 @@ OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "contains", "startswith", "in
 SYSTEM_SORT = {"id": "id", "version": "_version", "created_at": "_created_at",
                "updated_at": "_updated_at", "created_by": "_created_by",
                "updated_by": "_updated_by"}
+# How filter values on the record's own columns are read.
+SYSTEM_FIELDS = {key: parse_field({"key": key, "type": kind}) for key, kind in (
+    ("id", "relation"), ("created_by", "user"), ("updated_by", "user"), ("version", "number"),
+    ("created_at", "datetime"), ("updated_at", "datetime"))}
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 50
 
@@ -88,7 +93,7 @@ def _condition(schema, scope, table, parts: list[str], flt: Filter):
                            f"one of {', '.join(OPERATORS)}")
     if head in SYSTEM_SORT and not rest and hasattr(scope, "form"):
         column = table.c[SYSTEM_SORT[head]]
-        return _compare(column, None, flt)
+        return _compare(column, SYSTEM_FIELDS[head], flt)
     subtables = getattr(scope, "subtables", {})
     if head in subtables:
         if not rest:
@@ -124,8 +129,9 @@ class _Aliased:
 
 
 def _typed(field, text: str):
-    if field is None:
-        return int(text) if text.lstrip("-").isdigit() else text
+    if not text.strip():
+        raise _FilterError("needs a value; to find records without one use "
+                           "<field>__empty=true")
     if field.type in ("text", "textarea", "select", "multiselect", "signature", "location"):
         return text
     try:

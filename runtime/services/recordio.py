@@ -119,7 +119,8 @@ def coerce_record(ft: FormTables, data, *, creating: bool, existing_lines=None):
                 continue
             _unknown_keys(line, set(sub.columns), prefix, errors, allowed_extra=("id",))
             line_id = line.get("id")
-            if line_id is not None and line_id not in previous:
+            if line_id is not None and (not isinstance(line_id, int) or isinstance(line_id, bool)
+                                        or line_id not in previous):
                 errors.append({"field": f"{prefix}id", "message": f"line id {line_id} is not "
                                "a line of this record; leave id out to add a new line"})
                 continue

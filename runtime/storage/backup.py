@@ -51,7 +51,7 @@ def _form_tables(conn):
     tables = []
     for app in conn.execute(select(platform.apps.c.key).order_by(platform.apps.c.key)).scalars():
         _, by_scope, _ = physical.build_metadata(conn, app)
-        for (_form, subtable), table in sorted(by_scope.items(), key=lambda kv: (
+        for _scope, table in sorted(by_scope.items(), key=lambda kv: (
                 kv[0][0], kv[0][1] != "", kv[0][1])):
             tables.append((app, table))
     return tables

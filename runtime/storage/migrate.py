@@ -127,7 +127,7 @@ def _migrate_scope(conn, app, form, subtable, table, fields, old_fields, changes
             if before is None:
                 raise MigrationRefused([{"field": name, "message":
                                          f"field '{name}' has no previous definition"}])
-            column = _next_column_name(rows, field.key)
+            column = _next_column_name(conn, app, form, subtable, field.key)
             _convert(conn, app, table, current, column, before, field, storage, name)
             conn.execute(update(cols).where(cols.c.id == current["id"]).values(active=False))
             _record_column(conn, app, form, subtable, field.key, column, storage)
@@ -141,7 +141,7 @@ def _migrate_scope(conn, app, form, subtable, table, fields, old_fields, changes
             changes.append(Change("show_column", name, f"field '{name}' added back: "
                                   "its earlier values are visible again"))
             continue
-        column = _next_column_name(rows, field.key)
+        column = _next_column_name(conn, app, form, subtable, field.key)
         physical.add_column(conn, table, column, storage, app)
         _record_column(conn, app, form, subtable, field.key, column, storage)
         if field.indexed:
@@ -161,8 +161,14 @@ def _migrate_scope(conn, app, form, subtable, table, fields, old_fields, changes
             physical.create_index(conn, table, row)
 
 
-def _next_column_name(rows, key: str) -> str:
-    taken = {r["column_name"] for r in rows}
+def _next_column_name(conn, app, form, subtable, key: str) -> str:
+    """A free column name for ``key``: read afresh, because a column added earlier in
+    this same migration may hold it (field ``a`` converting into ``a__v2`` while a
+    field keyed ``a__v2`` is added), and never a system column (a line field ``line_no``)."""
+    cols = platform.physical_columns
+    taken = set(conn.execute(select(cols.c.column_name).where(
+        _scope(cols, app, form, subtable))).scalars())
+    taken |= {c.name for c in physical.system_columns(bool(subtable))}
     if key not in taken:
         return key
     n = 2
