@@ -207,9 +207,10 @@ def user_group():
 @click.option("--admin", is_flag=True, help="Make the user an administrator.")
 @click.option("--role", "roles", multiple=True, metavar="APP:ROLE",
               help="Grant a role in an app; repeatable.")
-def user_add(username, data, password, display_name, email, admin, roles):
+@click.option("--department", help="Name of the user's department (see `loom department add`).")
+def user_add(username, data, password, display_name, email, admin, roles, department):
     """Add a user."""
-    from runtime.auth.users import add_user, grant_role
+    from runtime.auth.users import add_user, find_department, grant_role
 
     for role in roles:
         if ":" not in role:
@@ -218,8 +219,14 @@ def user_add(username, data, password, display_name, email, admin, roles):
 
     def create():
         with store.write() as conn:
+            department_id = None
+            if department:
+                department_id = find_department(conn, department)
+                if department_id is None:
+                    _fail(f"no department '{department}'; add it with "
+                          f"`loom department add {department}`")
             user_id = add_user(conn, username, password, display_name=display_name,
-                               email=email, is_admin=admin)
+                               email=email, is_admin=admin, department_id=department_id)
             for role in roles:
                 app, _, key = role.partition(":")
                 schema = store.app(conn, app)
@@ -233,6 +240,32 @@ def user_add(username, data, password, display_name, email, admin, roles):
 
     user_id = _service_call(create)
     click.echo(f"User '{username}' added (id {user_id}).")
+
+
+@main.group("department")
+def department_group():
+    """Manage departments (they scope "department" row permissions)."""
+
+
+@department_group.command("add")
+@click.argument("name")
+@data_option
+@click.option("--parent", help="Name of the department this one belongs to.")
+def department_add(name, data, parent):
+    """Add a department, optionally below another one."""
+    from runtime.auth.users import add_department, find_department
+
+    store = _store(data.resolve())
+    with store.write() as conn:
+        if find_department(conn, name) is not None:
+            _fail(f"department '{name}' already exists")
+        parent_id = None
+        if parent:
+            parent_id = find_department(conn, parent)
+            if parent_id is None:
+                _fail(f"no department '{parent}'")
+        department_id = add_department(conn, name, parent_id)
+    click.echo(f"Department '{name}' added (id {department_id}).")
 
 
 @main.group("token")

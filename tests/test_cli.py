@@ -108,6 +108,13 @@ def test_users_tokens_and_api(tmp_path, database_url):
     bad_role = run("user", "add", "zhao", "--password", "s3cret-pass", "--role",
                    "receipts:boss", env=env)
     assert bad_role.exit_code == 1 and "has no role 'boss'" in bad_role.output
+    assert run("department", "add", "工厂", env=env).exit_code == 0
+    assert run("department", "add", "仓库", "--parent", "工厂", env=env).exit_code == 0
+    orphan = run("department", "add", "x", "--parent", "nope", env=env)
+    assert orphan.exit_code == 1 and "no department 'nope'" in orphan.output
+    placed = run("user", "add", "zhou", "--password", "s3cret-pass", "--department", "仓库",
+                 env=env)
+    assert placed.exit_code == 0, placed.output
     token = run("token", "create", "wang", env=env)
     assert token.exit_code == 0 and token.output.startswith("loom_")
     missing = run("token", "create", "nobody", env=env)

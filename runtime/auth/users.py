@@ -78,6 +78,11 @@ def add_department(conn, name: str, parent_id: int | None = None,
         name=name, parent_id=parent_id, head_user_id=head_user_id)).inserted_primary_key[0]
 
 
+def find_department(conn, name: str) -> int | None:
+    return conn.execute(select(platform.departments.c.id)
+                        .where(platform.departments.c.name == name)).scalar()
+
+
 def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 

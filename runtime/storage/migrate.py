@@ -104,10 +104,9 @@ def _ensure_table(conn, app, form, subtable, parent, changes) -> str:
 
 def _migrate_scope(conn, app, form, subtable, table, fields, old_fields, changes, prefix=""):
     cols = platform.physical_columns
-    rows = conn.execute(select(cols).where(_scope(cols, app, form, subtable))
-                        .order_by(cols.c.id)).mappings().all()
-    active = {r["field"]: r for r in rows if r["active"]}
     old_by_key = {f.key: f for f in old_fields}
+    rows = _scope_columns(conn, app, form, subtable, old_by_key)
+    active = {r["field"]: r for r in rows if r["active"]}
     wanted = {f.key for f in fields}
     for field in fields:
         storage = storage_of(field)
@@ -123,10 +122,7 @@ def _migrate_scope(conn, app, form, subtable, table, fields, old_fields, changes
                 _check_values(conn, table, current["column_name"], before, field, name)
             continue
         if current is not None:
-            before = old_by_key.get(field.key)
-            if before is None:
-                raise MigrationRefused([{"field": name, "message":
-                                         f"field '{name}' has no previous definition"}])
+            before = old_by_key[field.key]  # active columns are the previous definition's
             column = _next_column_name(conn, app, form, subtable, field.key)
             _convert(conn, app, table, current, column, before, field, storage, name)
             conn.execute(update(cols).where(cols.c.id == current["id"]).values(active=False))
@@ -159,6 +155,21 @@ def _migrate_scope(conn, app, form, subtable, table, fields, old_fields, changes
                 _scope(cols, app, form, subtable), cols.c.field == field.key,
                 cols.c.active)).scalar_one()
             physical.create_index(conn, table, row)
+
+
+def _scope_columns(conn, app, form, subtable, old_by_key) -> list[dict]:
+    """The scope's columns, oldest first. A column still active for a field the previous
+    definition lacks is hidden first: removing a subtable leaves its columns active, and
+    adding it back must follow the rules of adding a field back (a line field's type may
+    have changed meanwhile; there is no previous definition to convert from)."""
+    cols = platform.physical_columns
+    rows = [dict(r) for r in conn.execute(select(cols).where(
+        _scope(cols, app, form, subtable)).order_by(cols.c.id)).mappings()]
+    for row in rows:
+        if row["active"] and row["field"] not in old_by_key:
+            conn.execute(update(cols).where(cols.c.id == row["id"]).values(active=False))
+            row["active"] = False
+    return rows
 
 
 def _next_column_name(conn, app, form, subtable, key: str) -> str:
