@@ -10,6 +10,8 @@ SETTINGS = (
     ("LOOM_DATA", "./loom-data", "Data folder: the SQLite database, backups and uploads."),
     ("LOOM_DATABASE_URL", None, "SQLAlchemy URL of the database; default SQLite in LOOM_DATA."),
     ("LOOM_SECRET_KEY", None, "Key signing web sessions; generated into LOOM_DATA if unset."),
+    ("LOOM_TIMEZONE", None, "The plant's time zone (e.g. Asia/Shanghai) for dates such as "
+     "autonumber periods; default: the server's."),
     ("LOOM_MAX_BODY_MB", "16", "Largest request body the API accepts, in MB (else 413)."),
 )
 

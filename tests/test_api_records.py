@@ -43,7 +43,7 @@ def test_subtable_lines_keep_ids_and_order(installed, client, admin_headers):
     material = client.get(f"{BASE}/materials/records?code=M-001",
                           headers=admin_headers).json["records"][0]
     created = client.post(f"{BASE}/receipts/records", headers=admin_headers, json={
-        "receipt_no": "RK-T-1", "supplier": supplier["id"], "received_on": "2026-11-21",
+        "note": "RK-T-1", "supplier": supplier["id"], "received_on": "2026-11-21",
         "lines": [{"material": material["id"], "qty": "2.5", "price": 3},
                   {"material": {"code": "M-002"}, "qty": 4}]})
     assert created.status_code == 201, created.json
@@ -61,7 +61,7 @@ def test_subtable_lines_keep_ids_and_order(installed, client, admin_headers):
 
 def test_validation_errors_name_field_paths(installed, client, admin_headers):
     response = client.post(f"{BASE}/receipts/records", headers=admin_headers, json={
-        "receipt_no": "RK-T-2", "supplier": 9999, "received_on": "21/11/2026", "qyt": 1,
+        "note": "RK-T-2", "supplier": 9999, "received_on": "21/11/2026", "qyt": 1,
         "status": "shipped",
         "lines": [{"material": {"code": "M-001"}, "qty": 1},
                   {"material": {"code": "NOPE"}, "qty": 1},
@@ -76,7 +76,7 @@ def test_validation_errors_name_field_paths(installed, client, admin_headers):
     assert "at least 0" in errors["lines[2].qty"]
     assert "did you mean 'price'" in errors["lines[2].prise"]
     # Nothing was written.
-    listed = client.get(f"{BASE}/receipts/records?receipt_no=RK-T-2", headers=admin_headers)
+    listed = client.get(f"{BASE}/receipts/records?note=RK-T-2", headers=admin_headers)
     assert listed.json["total"] == 0
 
 

@@ -16,7 +16,7 @@ def _headers(token):
 
 def _receipt(client, headers, number):
     response = client.post(f"{BASE}/receipts/records", headers=headers, json={
-        "receipt_no": number, "supplier": {"code": "S-001"}, "received_on": "2026-11-21",
+        "note": number, "supplier": {"code": "S-001"}, "received_on": "2026-11-21",
         "lines": [{"material": {"code": "M-001"}, "qty": 1}]})
     assert response.status_code == 201, response.json
     return response.json
@@ -43,7 +43,7 @@ def test_own_rows_only_in_list_count_get_and_update(installed, client, store):
     _receipt(client, alice, "RK-A-2")
     b = _receipt(client, bob, "RK-B-1")
     listed = client.get(f"{BASE}/receipts/records", headers=alice).json
-    assert listed["total"] == 2 and {r["receipt_no"] for r in listed["records"]} == {
+    assert listed["total"] == 2 and {r["note"] for r in listed["records"]} == {
         "RK-A-1", "RK-A-2"}
     assert client.get(f"{BASE}/receipts/records/{b['id']}", headers=alice).status_code == 404
     denied = client.patch(f"{BASE}/receipts/records/{b['id']}", headers=alice, json={"note": "x"})
@@ -67,8 +67,8 @@ def test_department_rows_include_sub_departments(installed, client, store):
                                department_id=office))
     _receipt(client, clerk, "RK-W-1")
     _receipt(client, other, "RK-O-1")
-    seen = client.get(f"{BASE}/receipts/records?sort=receipt_no", headers=boss).json
-    assert [r["receipt_no"] for r in seen["records"]] == ["RK-W-1"]
+    seen = client.get(f"{BASE}/receipts/records?sort=note", headers=boss).json
+    assert [r["note"] for r in seen["records"]] == ["RK-W-1"]
 
 
 def test_row_permission_is_part_of_the_sql(installed, client, store):

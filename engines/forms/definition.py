@@ -64,7 +64,8 @@ def parse_field(doc: dict) -> Field:
         type=doc["type"],
         label=doc.get("label", doc["key"]),
         required=bool(doc.get("required", False)),
-        indexed=bool(doc.get("indexed", False)),
+        # Numbers are looked up by people and scanners: always indexed.
+        indexed=bool(doc.get("indexed", False)) or doc["type"] == "autonumber",
         options=tuple(doc.get("options", ())),
         target=doc.get("target"),
         fields=tuple(parse_field(f) for f in doc.get("fields", ())),

@@ -292,6 +292,7 @@ FIELD_TYPES: dict[str, FieldType] = {t.name: t for t in (
     FieldType("relation", "ref:form", _reference),
     FieldType("location", "json", _location),
     FieldType("signature", "text", _signature),
+    FieldType("autonumber", "text", _text),
 )}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 
+from engines.forms.autonumber import PatternError, parse_pattern
 from engines.forms.definition import SYSTEM_KEYS
 from engines.schema import validate
 
@@ -94,6 +95,18 @@ def _check_fields(fields, base: str, form_keys, top: bool) -> list[tuple[str, st
             else:
                 problems += _check_fields(field["fields"], f"{pointer}/fields", form_keys,
                                           top=False)
+        if field["type"] == "autonumber":
+            if not top:
+                problems.append((f"{pointer}/type", "autonumbers belong to the form, not to "
+                                 "subtable lines (lines are numbered already)"))
+            try:
+                parse_pattern(field["pattern"])
+            except PatternError as error:
+                problems.append((f"{pointer}/pattern", str(error)))
+            dates = {f["key"] for f in fields if f["type"] in ("date", "datetime")}
+            if "date_field" in field and field["date_field"] not in dates:
+                problems.append((f"{pointer}/date_field", f"'{field['date_field']}' is not a "
+                                 f"date field of this form{suggest(field['date_field'], dates)}"))
         low, high = field.get("min"), field.get("max")
         if low is not None and high is not None and low > high:
             problems.append((f"{pointer}/min", f"min {low} is greater than max {high}"))

@@ -57,9 +57,16 @@ def read_records(conn, ft: FormTables, rows) -> list[dict]:
 
 
 def _coerce_fields(fields_with_columns, data: dict, prefix: str, errors: list,
-                   *, creating: bool) -> dict:
+                   *, creating: bool, existing: dict | None = None) -> dict:
     values = {}
     for field, column in fields_with_columns:
+        if field.type == "autonumber":
+            # Assigned by the write path; sending back the stored number is harmless.
+            given = data.get(field.key)
+            if given not in (None, "") and given != (existing or {}).get(field.key):
+                errors.append({"field": prefix + field.key, "message": "is numbered "
+                               "automatically; leave it out"})
+            continue
         if field.key not in data:
             if creating and field.required:
                 errors.append({"field": prefix + field.key, "message": "is required"})
@@ -84,15 +91,20 @@ def _unknown_keys(data: dict, known: set[str], prefix: str, errors: list,
                            f"unknown field '{key}'{suggest(key, known)}"})
 
 
-def coerce_record(ft: FormTables, data, *, creating: bool, existing_lines=None):
-    """(main values by column, {subtable: [line values]} or None per subtable, errors)."""
+def coerce_record(ft: FormTables, data, *, creating: bool, existing: dict | None = None):
+    """(main values by column, {subtable: [line values]} or None per subtable, errors).
+
+    ``existing`` is the record as stored (JSON), when updating."""
     errors: list[dict] = []
     if not isinstance(data, dict):
         return {}, {}, [{"field": None, "message": "expected a record (a JSON object of "
                          "field keys and values)"}]
     known = set(ft.columns) | set(ft.subtables)
     _unknown_keys(data, known, "", errors)
-    values = _coerce_fields(ft.fields_with_columns(), data, "", errors, creating=creating)
+    values = _coerce_fields(ft.fields_with_columns(), data, "", errors, creating=creating,
+                            existing=existing)
+    existing_lines = {key: {line["id"]: line for line in (existing or {}).get(key, [])}
+                      for key in ft.subtables}
     lines = {}
     for key, sub in ft.subtables.items():
         if key not in data:
@@ -109,7 +121,7 @@ def coerce_record(ft: FormTables, data, *, creating: bool, existing_lines=None):
             continue
         if sub.field.required and not given:
             errors.append({"field": key, "message": "needs at least one line"})
-        previous = (existing_lines or {}).get(key, {})
+        previous = existing_lines[key]
         lines[key] = []
         for i, line in enumerate(given):
             prefix = f"{key}[{i}]."

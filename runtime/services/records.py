@@ -14,15 +14,20 @@ as named steps inside these same functions.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import and_, delete, insert, select, update
 
+from engines.forms.autonumber import parse_pattern
 from runtime.auth.actors import Actor
 from runtime.auth.permissions import missing, require, row_filter
+from runtime.services import clock
 from runtime.services.apps import app_schema
 from runtime.services.audit import append_audit, record_history
 from runtime.services.errors import Conflict, Invalid, NotFound
 from runtime.services.recordio import check_references, coerce_record, read_records
 from runtime.storage import platform
+from runtime.storage.sequences import next_in_sequence
 from runtime.storage.store import FormTables, Store
 
 
@@ -35,9 +40,8 @@ def form_tables(store: Store, conn, actor: Actor, app: str, form: str) -> FormTa
     return ft
 
 
-def _validated(conn, schema, ft: FormTables, data, *, creating: bool, existing_lines=None):
-    values, lines, errors = coerce_record(ft, data, creating=creating,
-                                          existing_lines=existing_lines)
+def _validated(conn, schema, ft: FormTables, data, *, creating: bool, existing=None):
+    values, lines, errors = coerce_record(ft, data, creating=creating, existing=existing)
     check_references(conn, schema, ft, values, lines, errors)
     if errors:
         raise Invalid(errors)
@@ -65,11 +69,12 @@ def create_record(store: Store, actor: Actor, app: str, form: str, data) -> dict
         ft = form_tables(store, conn, actor, app, form)
         require(actor, store.app(conn, app), form, "create")
         values, lines = _validated(conn, store.app(conn, app), ft, data, creating=True)
+        _assign_numbers(conn, app, ft, values)
         now = platform.utcnow()
         record_id = conn.execute(insert(ft.table).values(
             _version=1, _created_at=now, _created_by=actor.id, _updated_at=now,
             _updated_by=actor.id, _dept=actor.department_id, **values)).inserted_primary_key[0]
-        _write_lines(conn, ft, record_id, lines, {})
+        _write_lines(conn, ft, record_id, lines, {})  # a new record has no lines yet
         record = _current(conn, ft, record_id)
         append_audit(conn, actor, app, form, record_id, "create", None, record)
         return record
@@ -99,17 +104,15 @@ def update_record(store: Store, actor: Actor, app: str, form: str, record_id: in
         if version is not None and version != row["_version"]:
             raise _stale(form, record_id, version, row)
         before = read_records(conn, ft, [row])[0]
-        existing_lines = {key: {line["id"]: line for line in before[key]}
-                          for key in ft.subtables}
         values, lines = _validated(conn, store.app(conn, app), ft, patch, creating=False,
-                                   existing_lines=existing_lines)
+                                   existing=before)
         result = conn.execute(update(ft.table).where(and_(
             ft.table.c.id == record_id, ft.table.c._version == row["_version"])).values(
             _version=row["_version"] + 1, _updated_at=platform.utcnow(),
             _updated_by=actor.id, **values))
         if result.rowcount != 1:  # changed between our read and write (PostgreSQL)
             raise _stale(form, record_id, row["_version"], row)
-        _write_lines(conn, ft, record_id, lines, existing_lines)
+        _write_lines(conn, ft, record_id, lines, before)
         after = _current(conn, ft, record_id)
         append_audit(conn, actor, app, form, record_id, "update", before, after)
         return after
@@ -154,11 +157,22 @@ def _refuse_if_referenced(conn, schema, form: str, record_id: int) -> None:
                         "change or delete those first")
 
 
-def _write_lines(conn, ft: FormTables, record_id: int, lines: dict, existing: dict) -> None:
+def _assign_numbers(conn, app: str, ft: FormTables, values: dict) -> None:
+    for field, column in ft.fields_with_columns():
+        if field.type == "autonumber":
+            pattern = parse_pattern(field.get("pattern"))
+            day = values.get(ft.columns[field.get("date_field")].name) \
+                if field.get("date_field") in ft.columns else None
+            day = day.date() if isinstance(day, dt.datetime) else day or clock.today()
+            seq = next_in_sequence(conn, app, ft.form.key, field.key, pattern.period(day))
+            values[column.name] = pattern.format(day, seq)
+
+
+def _write_lines(conn, ft: FormTables, record_id: int, lines: dict, before: dict) -> None:
     for key, entries in lines.items():
         table = ft.subtables[key].table
         kept = {line_id for line_id, _ in entries if line_id is not None}
-        dropped = set(existing.get(key, {})) - kept
+        dropped = {line["id"] for line in before.get(key, [])} - kept
         if dropped:
             conn.execute(delete(table).where(table.c.id.in_(dropped)))
         new_rows = []

@@ -135,5 +135,17 @@ audit = Table(
 )
 
 
+# Autonumber counters, one row per (field, period). Taken in the record's own
+# transaction, so a rolled-back create gives its number back: no gaps.
+sequences = Table(
+    "loom_sequences", metadata,
+    Column("app", String(20), primary_key=True),
+    Column("form", String(40), primary_key=True),
+    Column("field", String(40), primary_key=True),
+    Column("period", String(20), primary_key=True),
+    Column("value", Integer, nullable=False),
+)
+
+
 def create_platform_tables(connection) -> None:
     metadata.create_all(connection, checkfirst=True)
