@@ -27,7 +27,8 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.json.sort_keys = False
     app.json.ensure_ascii = False
 
-    store = app.config.get("LOOM_STORE") or Store(app.config["LOOM_DATABASE_URL"])
+    store = app.config.get("LOOM_STORE") or Store(app.config["LOOM_DATABASE_URL"],
+                                                  files_dir=data / "files")
     app.extensions["loom"] = store
 
     from runtime.api import api, http_error_json

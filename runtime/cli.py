@@ -17,7 +17,7 @@ from runtime import config
 def _store(data: Path):
     from runtime.storage.store import Store
 
-    return Store(config.database_url(data))
+    return Store(config.database_url(data), files_dir=data / "files")
 
 
 def _fail(message: str):

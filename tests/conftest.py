@@ -47,8 +47,8 @@ def database_url(tmp_path):
 
 
 @pytest.fixture
-def store(database_url):
-    store = Store(database_url)
+def store(database_url, tmp_path):
+    store = Store(database_url, files_dir=tmp_path / "files")
     yield store
     store.dispose()
 

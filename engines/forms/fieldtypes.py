@@ -264,6 +264,30 @@ def _location(value, field: Field):
     return result or None
 
 
+@dataclass(frozen=True)
+class FileRefs:
+    """Files named by id; the write path checks them and stores their description."""
+
+    ids: tuple[int, ...]
+
+
+def _attachment(value, field: Field):
+    items = value if isinstance(value, list) else [value]
+    ids = []
+    for item in items:
+        if isinstance(item, dict):
+            item = item.get("id")
+        if isinstance(item, bool) or not isinstance(item, int) or item <= 0:
+            raise FieldError("expected uploaded files: a list of file ids from "
+                             "POST /api/v1/apps/{app}/files, e.g. [12, 13]")
+        if item not in ids:
+            ids.append(item)
+    limit = field.get("max_files", 10)
+    if len(ids) > limit:
+        raise FieldError(f"has {len(ids)} files; at most {limit} allowed")
+    return FileRefs(tuple(ids))
+
+
 _SIGNATURE = re.compile(r"^data:image/(png|svg\+xml);base64,[A-Za-z0-9+/=]+$")
 
 
@@ -293,6 +317,7 @@ FIELD_TYPES: dict[str, FieldType] = {t.name: t for t in (
     FieldType("location", "json", _location),
     FieldType("signature", "text", _signature),
     FieldType("autonumber", "text", _text),
+    FieldType("attachment", "json", _attachment),
 )}
 
 

@@ -88,4 +88,10 @@ def http_error_json(error: HTTPException):
     return response
 
 
-from runtime.api import apps_routes, auth_routes, openapi, records_routes  # noqa: E402,F401
+from runtime.api import (  # noqa: E402,F401
+    apps_routes,
+    auth_routes,
+    files_routes,
+    openapi,
+    records_routes,
+)

@@ -26,6 +26,12 @@ _FIELD_SCHEMAS = {
                                                   "lng": {"type": "number"},
                                                   "address": {"type": "string"}}},
     "signature": {"type": "string", "pattern": "^data:image/"},
+    "autonumber": {"type": "string", "readOnly": True},
+    "attachment": {"type": "array", "items": {"oneOf": [
+        {"type": "integer", "description": "an uploaded file's id"},
+        {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                                          "size": {"type": "integer"},
+                                          "type": {"type": "string"}}}]}},
 }
 
 

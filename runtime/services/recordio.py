@@ -10,8 +10,9 @@ from collections import defaultdict
 from sqlalchemy import select
 
 from engines.forms.definition import SYSTEM_KEYS, Field
-from engines.forms.fieldtypes import FieldError, Lookup, coerce_value, value_to_json
+from engines.forms.fieldtypes import FieldError, FileRefs, Lookup, coerce_value, value_to_json
 from engines.schema.check import suggest
+from runtime.services.attachments import resolve_files
 from runtime.storage import physical, platform
 from runtime.storage.store import FormTables
 
@@ -143,15 +144,20 @@ def coerce_record(ft: FormTables, data, *, creating: bool, existing: dict | None
 
 
 def check_references(conn, schema, ft: FormTables, values: dict, lines: dict,
-                     errors: list) -> None:
-    """Every relation, user and department must name an existing row. References given
-    as field values (``{"code": "M-001"}``) are resolved to ids here, in place."""
+                     errors: list, record_id: int | None = None) -> None:
+    """Every relation, user and department must name an existing row, every attachment
+    an uploaded file that fits its field. References given as field values
+    (``{"code": "M-001"}``) and file ids are resolved here, in place."""
     wanted = defaultdict(set)  # referenced table -> ids
     places = []  # (table, id, field path, field)
 
     def collect(fields_with_columns, row_values, prefix):
         for field, column in fields_with_columns:
             value = row_values.get(column.name)
+            if isinstance(value, FileRefs):
+                row_values[column.name] = resolve_files(conn, schema.key, field, value,
+                                                        prefix + field.key, errors, record_id)
+                continue
             if value is None or _target_table(schema.key, field) is None:
                 continue
             if isinstance(value, Lookup):
@@ -177,6 +183,20 @@ def check_references(conn, schema, ft: FormTables, values: dict, lines: dict,
         if value not in found[target]:
             errors.append({"field": path, "message": f"there is no {_what(field)} with id "
                            f"{value}"})
+
+
+def attached_file_ids(ft: FormTables, values: dict, lines: dict) -> list[int]:
+    """Ids of the files that ``values`` and ``lines`` (as written) attach."""
+    ids = []
+    scopes = [(ft.fields_with_columns(), [values])]
+    scopes += [(ft.subtables[key].fields_with_columns(), [v for _, v in entries])
+               for key, entries in lines.items()]
+    for fields, rows in scopes:
+        for field, column in fields:
+            if field.type == "attachment":
+                for row in rows:
+                    ids += [f["id"] for f in row.get(column.name) or []]
+    return ids
 
 
 def _what(field: Field) -> str:

@@ -23,9 +23,15 @@ from runtime.auth.actors import Actor
 from runtime.auth.permissions import missing, require, row_filter
 from runtime.services import clock
 from runtime.services.apps import app_schema
+from runtime.services.attachments import claim_files
 from runtime.services.audit import append_audit, record_history
 from runtime.services.errors import Conflict, Invalid, NotFound
-from runtime.services.recordio import check_references, coerce_record, read_records
+from runtime.services.recordio import (
+    attached_file_ids,
+    check_references,
+    coerce_record,
+    read_records,
+)
 from runtime.storage import platform
 from runtime.storage.sequences import next_in_sequence
 from runtime.storage.store import FormTables, Store
@@ -42,7 +48,8 @@ def form_tables(store: Store, conn, actor: Actor, app: str, form: str) -> FormTa
 
 def _validated(conn, schema, ft: FormTables, data, *, creating: bool, existing=None):
     values, lines, errors = coerce_record(ft, data, creating=creating, existing=existing)
-    check_references(conn, schema, ft, values, lines, errors)
+    check_references(conn, schema, ft, values, lines, errors,
+                     record_id=existing["id"] if existing else None)
     if errors:
         raise Invalid(errors)
     return values, lines
@@ -75,6 +82,7 @@ def create_record(store: Store, actor: Actor, app: str, form: str, data) -> dict
             _version=1, _created_at=now, _created_by=actor.id, _updated_at=now,
             _updated_by=actor.id, _dept=actor.department_id, **values)).inserted_primary_key[0]
         _write_lines(conn, ft, record_id, lines, {})  # a new record has no lines yet
+        claim_files(conn, form, record_id, attached_file_ids(ft, values, lines))
         record = _current(conn, ft, record_id)
         append_audit(conn, actor, app, form, record_id, "create", None, record)
         return record
@@ -113,6 +121,7 @@ def update_record(store: Store, actor: Actor, app: str, form: str, record_id: in
         if result.rowcount != 1:  # changed between our read and write (PostgreSQL)
             raise _stale(form, record_id, row["_version"], row)
         _write_lines(conn, ft, record_id, lines, before)
+        claim_files(conn, form, record_id, attached_file_ids(ft, values, lines))
         after = _current(conn, ft, record_id)
         append_audit(conn, actor, app, form, record_id, "update", before, after)
         return after

@@ -75,11 +75,42 @@ def backup(store, target: Path) -> dict:
                               .encode() + b"\n")
                     n += 1
             counts[table.name] = n
-        manifest = {"loom_backup": FORMAT,
+        files = _backup_files(store, archive, conn)
+        manifest = {"loom_backup": FORMAT, "files": files,
                     "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                     "tables": counts}
         archive.writestr("manifest.json", json.dumps(manifest, indent=1))
     return manifest
+
+
+def _backup_files(store, archive, conn) -> int:
+    """Copy the attachment files the backed-up rows name (files folder layout kept)."""
+    if store.files_dir is None:
+        return 0
+    count = 0
+    for relative in conn.execute(select(platform.files.c.path)).scalars():
+        path = Path(store.files_dir) / relative
+        if path.is_file():
+            archive.write(path, f"files/{relative}")
+            count += 1
+    return count
+
+
+def _restore_files(store, archive) -> None:
+    names = [n for n in archive.namelist() if n.startswith("files/") and not n.endswith("/")]
+    if not names:
+        return
+    if store.files_dir is None:
+        raise RestoreRefused("the backup holds attachment files but this store has no "
+                             "files folder; restore with a data folder")
+    root = Path(store.files_dir).resolve()
+    for name in names:
+        target = (root / name[len("files/"):]).resolve()
+        if root not in target.parents:  # a crafted archive must not write elsewhere
+            raise RestoreRefused(f"unsafe file name in backup: {name}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with archive.open(name) as source, open(target, "wb") as out:
+            out.write(source.read())
 
 
 def _rows(archive, table):
@@ -146,6 +177,7 @@ def restore(store, source: Path) -> dict:
                 _load(conn, archive, table, refs, later)
             _set_deferred(conn, later)
             _reset_sequences(conn)
+            _restore_files(store, archive)
     store.forget_all()
     return manifest
 

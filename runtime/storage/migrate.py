@@ -106,25 +106,27 @@ def _migrate_scope(conn, app, form, subtable, table, fields, old_fields, changes
     cols = platform.physical_columns
     old_by_key = {f.key: f for f in old_fields}
     rows = _scope_columns(conn, app, form, subtable, old_by_key)
+    lines = bool(subtable)
     active = {r["field"]: r for r in rows if r["active"]}
     wanted = {f.key for f in fields}
     for field in fields:
         storage = storage_of(field)
         name = prefix + field.key
         current = active.get(field.key)
+        # Active columns are the previous definition's (see _scope_columns).
+        before = old_by_key.get(field.key)
         if current is not None and current["storage"] == storage:
-            before = old_by_key.get(field.key)
-            if before is not None and before.type != field.type:
-                _check_values(conn, table, current["column_name"], before, field, name)
+            if before.type != field.type:
+                _convert_in_place(conn, table, current["column_name"], before, field, name,
+                                  lines)
                 changes.append(Change("convert", name, f"field '{name}' now of type "
-                                      f"{field.type}: every stored value fits"))
-            elif before is not None and before.raw != field.raw:
-                _check_values(conn, table, current["column_name"], before, field, name)
+                                      f"{field.type}: every stored value converted"))
+            elif before.raw != field.raw:
+                _check_values(conn, table, current["column_name"], before, field, name, lines)
             continue
         if current is not None:
-            before = old_by_key[field.key]  # active columns are the previous definition's
             column = _next_column_name(conn, app, form, subtable, field.key)
-            _convert(conn, app, table, current, column, before, field, storage, name)
+            _convert(conn, app, table, current, column, before, field, storage, name, lines)
             conn.execute(update(cols).where(cols.c.id == current["id"]).values(active=False))
             _record_column(conn, app, form, subtable, field.key, column, storage)
             changes.append(Change("convert", name, f"field '{name}' converted from "
@@ -198,58 +200,97 @@ def _stub(table: str, *columns):
     return Table(table, MetaData(), Column("id", Integer, primary_key=True), *columns)
 
 
-def _stored_values(conn, table: str, column: str, storage: str):
-    stub = _stub(table, Column(column, physical.sql_type(storage)))
-    result = conn.execute(select(stub.c.id, stub.c[column]).where(stub.c[column].is_not(None))
-                          .order_by(stub.c.id))
-    return stub, result
+def _stored_values(conn, table: str, column: str, storage: str, lines: bool = False):
+    """(row id, record id, value) of every non-blank value, record by record. A line's
+    record is its parent: refusals name records, which a person can open and fix."""
+    value = Column(column, physical.sql_type(storage))
+    if lines:
+        stub = _stub(table, Column("parent_id", Integer), Column("line_no", Integer), value)
+        record, order = stub.c.parent_id, (stub.c.parent_id, stub.c.line_no, stub.c.id)
+    else:
+        stub = _stub(table, value)
+        record, order = stub.c.id.label("record"), (stub.c.id,)
+    return conn.execute(select(stub.c.id, record, stub.c[column])
+                        .where(stub.c[column].is_not(None)).order_by(*order))
 
 
-def _converted(conn, table, column, storage, before: Field, after: Field, name: str):
-    """Every non-blank stored value converted to ``after``'s type, or a refusal."""
+def _converted(conn, table, column, storage, before: Field, after: Field, name: str,
+               lines: bool = False):
+    """(row id, stored, converted) of every non-blank stored value converted to
+    ``after``'s type, or a refusal naming the records whose values do not convert."""
+    result = _stored_values(conn, table, column, storage, lines)
     if storage.startswith("ref:") or storage_of(after).startswith("ref:"):
         if storage != storage_of(after):
-            _, result = _stored_values(conn, table, column, storage)
-            ids = [row[0] for row in result.fetchmany(MAX_NAMED)]
+            ids = _first_records(result)
             if ids:
                 raise MigrationRefused([{"field": name, "records": ids, "message":
                     f"field '{name}' cannot change from {before.type} to {after.type} while "
                     f"records hold values (records {_ids(ids)}); add a new field instead"}])
             return []
-    _, result = _stored_values(conn, table, column, storage)
-    converted, bad = [], []
-    for record_id, value in result:
+    converted, failures, count = [], {}, 0
+    for row_id, record_id, value in result:
         try:
-            converted.append((record_id, coerce_value(after, value_to_json(before, value))))
+            converted.append((row_id, value,
+                              coerce_value(after, value_to_json(before, value))))
         except FieldError as error:
-            bad.append((record_id, str(error)))
-    if bad:
-        shown = bad[:MAX_NAMED]
-        more = f" and {len(bad) - len(shown)} more" if len(bad) > len(shown) else ""
+            failures.setdefault(record_id, str(error))  # a record's first failing value
+            count += 1
+    if failures:
+        shown = list(failures.items())[:MAX_NAMED]
+        more = len(failures) - len(shown)
+        more = f" and {more} more record(s)" if more else ""
         details = "; ".join(f"record {rid}: {msg}" for rid, msg in shown)
         raise MigrationRefused([{"field": name, "records": [rid for rid, _ in shown],
                                  "message": f"field '{name}' cannot become {after.type}: "
-                                 f"{len(bad)} stored value(s) do not convert ({details}{more}). "
+                                 f"{count} stored value(s) do not convert ({details}{more}). "
                                  "Fix those records first, or add a new field instead."}])
     return converted
+
+
+def _first_records(result) -> list[int]:
+    records: dict[int, None] = {}
+    for _, record_id, _ in result:
+        records.setdefault(record_id)
+        if len(records) == MAX_NAMED:
+            break
+    result.close()
+    return list(records)
 
 
 def _ids(ids) -> str:
     return ", ".join(str(i) for i in ids)
 
 
-def _check_values(conn, table, column, before, after, name):
+def _check_values(conn, table, column, before, after, name, lines):
     storage = storage_of(after)
-    for record_id, value in _converted(conn, table, column, storage, before, after, name):
-        del record_id, value  # only the check matters: storage stays as it is
+    _converted(conn, table, column, storage, before, after, name, lines)
 
 
-def _convert(conn, app, table, current, column, before, after, storage, name):
+def _convert_in_place(conn, table, column, before, after, name, lines):
+    """A type change within one kind of storage (text -> select) keeps the column but
+    still converts: the values are rewritten as the new type reads them (" a" -> "a"),
+    or a select would hold values that are none of its options."""
+    storage = storage_of(after)
+    values = _converted(conn, table, column, storage, before, after, name, lines)
+    _write_values(conn, table, column, storage,
+                  [(rid, new) for rid, old, new in values if new != old])
+
+
+def _convert(conn, app, table, current, column, before, after, storage, name, lines):
     values = _converted(conn, table, current["column_name"], current["storage"],
-                        before, after, name)
+                        before, after, name, lines)
     physical.add_column(conn, table, column, storage, app)
-    stub = _stub(table, Column(column, physical.sql_type(storage)))
+    _write_values(conn, table, column, storage, [(rid, new) for rid, _, new in values])
+    # The values moved to the new column. Clear the old one: adding the key back later
+    # with its old type must not show values from before this change (edited since,
+    # in the new column) as if they were current.
+    _write_values(conn, table, current["column_name"], current["storage"],
+                  [])
+
+
+def _write_values(conn, table, column, storage, values):
     if values:
+        stub = _stub(table, Column(column, physical.sql_type(storage)))
         conn.execute(update(stub).where(stub.c.id == bindparam("rid"))
                      .values({column: bindparam("value")}),
                      [{"rid": rid, "value": value} for rid, value in values])
@@ -271,8 +312,8 @@ def _refuse_kind_switches(conn, app, new: Form, old: Form):
                 .order_by(cols.c.id.desc())).mappings().first()
             count = 0
             if row is not None:
-                stub, result = _stored_values(conn, physical.table_name(app, new.key),
-                                              row["column_name"], row["storage"])
+                result = _stored_values(conn, physical.table_name(app, new.key),
+                                        row["column_name"], row["storage"])
                 count = len(result.fetchmany(1))
         if count:
             raise MigrationRefused([{"field": field.key, "message":

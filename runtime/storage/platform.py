@@ -135,6 +135,24 @@ audit = Table(
 )
 
 
+# Uploaded files. An attachment field stores the ids; ``form``/``record_id`` say which
+# record a file belongs to once attached (downloads are allowed to its readers).
+files = Table(
+    "loom_files", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("app", String(20), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("content_type", String(255), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("path", String(255), nullable=False),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Column("created_by", Integer, nullable=True),
+    Column("form", String(40), nullable=True),
+    Column("record_id", Integer, nullable=True),
+    Index("ix_loom_files_record", "app", "form", "record_id"),
+)
+
 # Autonumber counters, one row per (field, period). Taken in the record's own
 # transaction, so a rolled-back create gives its number back: no gaps.
 sequences = Table(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import Column, Table, select
 
@@ -63,8 +64,10 @@ class AppSchema:
 
 
 class Store:
-    def __init__(self, url: str):
+    def __init__(self, url: str, files_dir: Path | None = None):
         self.url = url
+        # Where attachments are kept (a shared folder when several servers run).
+        self.files_dir = files_dir
         self.engine = open_database(url)
         # Write transactions take SQLite's write lock at BEGIN (see database.py).
         self.write_engine = self.engine.execution_options(loom_write=True)
