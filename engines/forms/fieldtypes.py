@@ -318,6 +318,7 @@ FIELD_TYPES: dict[str, FieldType] = {t.name: t for t in (
     FieldType("signature", "text", _signature),
     FieldType("autonumber", "text", _text),
     FieldType("attachment", "json", _attachment),
+    FieldType("barcode", "text", _text),
 )}
 
 

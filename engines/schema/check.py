@@ -51,15 +51,18 @@ def check_app(documents: dict[str, object]) -> list[tuple[str, str, str]]:
             if path != expected and not path.startswith("<"):
                 problems.append((path, "/key", f"form key '{doc['key']}' does not match its "
                                  f"file name; rename the file to {expected}"))
-            problems += [(path, p, m) for p, m in check_form(doc, set(forms))]
+            problems += [(path, p, m) for p, m in check_form(
+                doc, {k: d for k, (_, d) in forms.items()})]
     problems += [(APP_FILE, p, m) for p, m in check_app_document(documents[APP_FILE], set(forms))]
     return problems
 
 
-def check_form(doc: dict, form_keys: set[str]) -> list[tuple[str, str]]:
-    """References inside one form: duplicate and reserved keys, targets, title, layout."""
+def check_form(doc: dict, forms: dict[str, dict]) -> list[tuple[str, str]]:
+    """References of one form: duplicate and reserved keys, relation targets and fills,
+    barcodes, title, layout. ``forms`` holds every form of the app by key (this one too)."""
+    forms = {**forms, doc["key"]: doc}
     problems = []
-    problems += _check_fields(doc["fields"], "/fields", form_keys, top=True)
+    problems += _check_fields(doc["fields"], "/fields", forms, top=True)
     keys = {f["key"] for f in doc["fields"]}
     scalar = {f["key"] for f in doc["fields"] if f["type"] != "subtable"}
     for i, key in enumerate(doc.get("title", [])):
@@ -74,8 +77,10 @@ def check_form(doc: dict, form_keys: set[str]) -> list[tuple[str, str]]:
     return problems
 
 
-def _check_fields(fields, base: str, form_keys, top: bool) -> list[tuple[str, str]]:
+def _check_fields(fields, base: str, forms: dict, top: bool) -> list[tuple[str, str]]:
     problems, seen = [], {}
+    form_keys = set(forms)
+    by_key = {f["key"]: f for f in fields}
     for i, field in enumerate(fields):
         pointer = f"{base}/{i}"
         key = field["key"]
@@ -86,15 +91,19 @@ def _check_fields(fields, base: str, form_keys, top: bool) -> list[tuple[str, st
         if key in SYSTEM_KEYS:
             problems.append((f"{pointer}/key", f"'{key}' is reserved for the record's own "
                              f"{key.replace('_', ' ')}; choose another key"))
-        if field["type"] == "relation" and field["target"] not in form_keys:
+        if field["type"] in ("relation", "barcode") and field["target"] not in form_keys:
             problems.append((f"{pointer}/target", f"relation target '{field['target']}' is "
                              f"not a form of this app{suggest(field['target'], form_keys)}"))
         if field["type"] == "subtable":
             if not top:
                 problems.append((f"{pointer}/type", "a subtable cannot hold another subtable"))
             else:
-                problems += _check_fields(field["fields"], f"{pointer}/fields", form_keys,
+                problems += _check_fields(field["fields"], f"{pointer}/fields", forms,
                                           top=False)
+        target = forms.get(field.get("target")) if field["type"] in ("relation", "barcode") \
+            else None
+        if target is not None:
+            problems += _check_lookup_fields(field, pointer, target, by_key)
         if field["type"] == "autonumber":
             if not top:
                 problems.append((f"{pointer}/type", "autonumbers belong to the form, not to "
@@ -114,6 +123,36 @@ def _check_fields(fields, base: str, form_keys, top: bool) -> list[tuple[str, st
         for j, value in enumerate(values):
             if value in values[:j]:
                 problems.append((f"{pointer}/options/{j}", f"duplicate option '{value}'"))
+    return problems
+
+
+_COPYABLE = {"subtable", "attachment"}  # values a fill cannot copy
+
+
+def _check_lookup_fields(field, pointer, target: dict, scope: dict) -> list[tuple[str, str]]:
+    """A relation's ``fill`` and a barcode's ``match`` / ``relation`` name real fields."""
+    problems = []
+    remote = {f["key"]: f for f in target["fields"] if f["type"] not in _COPYABLE}
+    for local, source in field.get("fill", {}).items():
+        if local not in scope or local == field["key"]:
+            problems.append((f"{pointer}/fill/{local}", f"fill copies into '{local}', which is "
+                             f"not another field here{suggest(local, scope)}"))
+        if source not in remote:
+            problems.append((f"{pointer}/fill/{local}", f"form '{target['key']}' has no field "
+                             f"'{source}' to copy{suggest(source, remote)}"))
+    if field["type"] == "barcode":
+        matches = field["match"] if isinstance(field["match"], list) else [field["match"]]
+        for key in matches:
+            if key not in remote:
+                problems.append((f"{pointer}/match", f"form '{target['key']}' has no field "
+                                 f"'{key}' to match codes against{suggest(key, remote)}"))
+        relation = field.get("relation")
+        if relation is not None:
+            other = scope.get(relation)
+            if other is None or other["type"] != "relation" or \
+                    other.get("target") != field["target"]:
+                problems.append((f"{pointer}/relation", f"'{relation}' must be a relation field "
+                                 f"here pointing to '{field['target']}'"))
     return problems
 
 

@@ -164,8 +164,8 @@ def put_form(store: Store, actor: Actor, app: str, form_key: str, doc, *,
     try:
         with store.write() as conn:
             schema = app_schema(store, conn, actor, app)
-            form_keys = set(schema.forms) | {form_key}
-            problems = check_form(doc, form_keys)
+            forms = {key: ft.form.raw for key, ft in schema.forms.items()}
+            problems = check_form(doc, forms)
             if problems:
                 raise Invalid([{"field": p, "message": m} for p, m in problems])
             changes = _apply_form(conn, actor, app, doc, "changed")

@@ -60,6 +60,9 @@ def read_records(conn, ft: FormTables, rows) -> list[dict]:
 def _coerce_fields(fields_with_columns, data: dict, prefix: str, errors: list,
                    *, creating: bool, existing: dict | None = None) -> dict:
     values = {}
+    # A relation set by a scanned barcode is not missing: the scan resolves it later.
+    scanned = {f.get("relation") for f, _ in fields_with_columns
+               if f.type == "barcode" and data.get(f.key) not in (None, "")}
     for field, column in fields_with_columns:
         if field.type == "autonumber":
             # Assigned by the write path; sending back the stored number is harmless.
@@ -69,7 +72,7 @@ def _coerce_fields(fields_with_columns, data: dict, prefix: str, errors: list,
                                "automatically; leave it out"})
             continue
         if field.key not in data:
-            if creating and field.required:
+            if creating and field.required and field.key not in scanned:
                 errors.append({"field": prefix + field.key, "message": "is required"})
             continue
         try:

@@ -26,6 +26,7 @@ from runtime.services.apps import app_schema
 from runtime.services.attachments import claim_files
 from runtime.services.audit import append_audit, record_history
 from runtime.services.errors import Conflict, Invalid, NotFound
+from runtime.services.fills import apply_fills, resolve_barcodes
 from runtime.services.recordio import (
     attached_file_ids,
     check_references,
@@ -52,7 +53,20 @@ def _validated(conn, schema, ft: FormTables, data, *, creating: bool, existing=N
                      record_id=existing["id"] if existing else None)
     if errors:
         raise Invalid(errors)
+    _scan_and_fill(conn, schema, ft.fields_with_columns(), data, values, "", errors)
+    for key, entries in lines.items():
+        scope = ft.subtables[key].fields_with_columns()
+        for i, (_, line_values) in enumerate(entries):
+            _scan_and_fill(conn, schema, scope, data[key][i], line_values, f"{key}[{i}].",
+                           errors)
+    if errors:
+        raise Invalid(errors)
     return values, lines
+
+
+def _scan_and_fill(conn, schema, scope, given, row, prefix, errors):
+    scanned = resolve_barcodes(conn, schema, scope, given, row, prefix, errors)
+    apply_fills(conn, schema, scope, given, row, prefix, errors, also=scanned)
 
 
 def _fetch(conn, actor: Actor, ft: FormTables, granted, record_id):

@@ -106,6 +106,8 @@ def _migrate_scope(conn, app, form, subtable, table, fields, old_fields, changes
     cols = platform.physical_columns
     old_by_key = {f.key: f for f in old_fields}
     rows = _scope_columns(conn, app, form, subtable, old_by_key)
+    global _SNAP
+    _SNAP = {r["column_name"] for r in rows}
     lines = bool(subtable)
     active = {r["field"]: r for r in rows if r["active"]}
     wanted = {f.key for f in fields}
@@ -179,8 +181,7 @@ def _next_column_name(conn, app, form, subtable, key: str) -> str:
     this same migration may hold it (field ``a`` converting into ``a__v2`` while a
     field keyed ``a__v2`` is added), and never a system column (a line field ``line_no``)."""
     cols = platform.physical_columns
-    taken = set(conn.execute(select(cols.c.column_name).where(
-        _scope(cols, app, form, subtable))).scalars())
+    taken = set(_SNAP)
     taken |= {c.name for c in physical.system_columns(bool(subtable))}
     if key not in taken:
         return key
@@ -285,7 +286,7 @@ def _convert(conn, app, table, current, column, before, after, storage, name, li
     # with its old type must not show values from before this change (edited since,
     # in the new column) as if they were current.
     _write_values(conn, table, current["column_name"], current["storage"],
-                  [])
+                  [(rid, None) for rid, _, _ in values])
 
 
 def _write_values(conn, table, column, storage, values):
