@@ -10,6 +10,8 @@ the same database:
   (the service also commits each record on its own);
 * raw Core, batched: every row in one transaction with executemany, the floor.
 
+The service and the per-record peer alternate in rounds of N/10 records, so a
+machine that gets busier mid-run (tests running beside it) slows both alike.
 It prints seconds, records/s and the ratio of each method to the per-record peer,
 checks that all three wrote identical rows, and exits non-zero if they did not.
 The target is service time <= 4x the per-record peer on SQLite; the script reports
@@ -50,7 +52,6 @@ from sqlalchemy import (
     Table,
     Text,
     insert,
-    select,
 )
 
 from runtime.auth.actors import SYSTEM
@@ -295,20 +296,21 @@ def check_same_rows(engine, n: int) -> list[str]:
     return problems
 
 
-def describe_database(url: str) -> str:
-    parsed = sqlalchemy.engine.make_url(url)
-    if parsed.get_backend_name() == "sqlite":
+def describe_database(engine) -> str:
+    if engine.dialect.name == "sqlite":
         import sqlite3
         return f"SQLite {sqlite3.sqlite_version} (file, WAL, synchronous=NORMAL)"
-    return parsed.get_backend_name()
+    with engine.connect() as conn:  # the server version is known once connected
+        version = ".".join(map(str, conn.dialect.server_version_info or ()))
+    return f"{engine.dialect.name} {version}".strip()
 
 
-def report(n: int, url: str, timings: dict[str, float]) -> None:
+def report(n: int, engine, timings: dict[str, float]) -> None:
     per_record = timings["raw Core, 1 transaction per record"]
     batched = timings["raw Core, batched (1 transaction)"]
     service = timings["Loom create_record"]
     print(f"Write path: {n:,} records of a 10-field form, {LINES_PER_RECORD} lines each")
-    print(f"  {describe_database(url)}; Python {host.python_version()}; "
+    print(f"  {describe_database(engine)}; Python {host.python_version()}; "
           f"SQLAlchemy {sqlalchemy.__version__}; {os.cpu_count()} cores")
     print()
     print(f"  {'method':<38}{'seconds':>9}{'records/s':>12}{'vs per-record':>15}")
@@ -343,12 +345,14 @@ def main(argv=None) -> int:
                         help="records to create with each method (default 20000)")
     parser.add_argument("--database-url", help="an empty database (default: a new SQLite "
                         "file in a temporary directory)")
+    parser.add_argument("--rounds", type=int, default=10,
+                        help="rounds the per-record methods alternate in (default 10)")
     parser.add_argument("--profile", type=int, metavar="TOP", default=0,
                         help="after the timed run, profile the service on min(N, 5000) more "
                         "records and print the TOP functions")
     args = parser.parse_args(argv)
-    if args.records < 1:
-        parser.error("--records must be at least 1")
+    if args.records < 1 or args.rounds < 1:
+        parser.error("--records and --rounds must be at least 1")
 
     with tempfile.TemporaryDirectory(prefix="loom-bench-") as tmp:
         url = args.database_url or f"sqlite:///{tmp}/write_path.db"
@@ -356,15 +360,28 @@ def main(argv=None) -> int:
         records = make_records(args.records)
         rows = raw_rows(records)
         tables = metadata.tables
+        raw_main, raw_lines = tables["raw_orders"], tables["raw_orders__lines"]
+        # The two per-record methods alternate in rounds (and swap which goes first),
+        # so a machine that gets busier or quieter mid-run slows both alike.
+        service = per_record = 0.0
+        size = -(-args.records // args.rounds)
+        for n, start in enumerate(range(0, args.records, size)):
+            chunk = slice(start, start + size)
+            if n % 2 == 0:
+                per_record += run_raw_per_record(engine, raw_main, raw_lines, rows[chunk])
+                service += run_service(store, records[chunk])
+            else:
+                service += run_service(store, records[chunk])
+                per_record += run_raw_per_record(engine, raw_main, raw_lines, rows[chunk])
+        batched = run_raw_batched(engine, tables["rawbatch_orders"],
+                                  tables["rawbatch_orders__lines"], rows)
         timings = {
-            "raw Core, 1 transaction per record": run_raw_per_record(
-                engine, tables["raw_orders"], tables["raw_orders__lines"], rows),
-            "raw Core, batched (1 transaction)": run_raw_batched(
-                engine, tables["rawbatch_orders"], tables["rawbatch_orders__lines"], rows),
-            "Loom create_record": run_service(store, records),
+            "raw Core, 1 transaction per record": per_record,
+            "raw Core, batched (1 transaction)": batched,
+            "Loom create_record": service,
         }
         problems = check_same_rows(engine, args.records)
-        report(args.records, url, timings)
+        report(args.records, engine, timings)
         if problems:
             print("\nThe methods did not write the same rows:", *problems, sep="\n  ")
         if args.profile:

@@ -21,7 +21,7 @@ def doc(name: str) -> str:
 
 
 def test_every_field_type_is_documented():
-    text = doc("definitions.md")
+    text = doc("forms.md")
     for name in FIELD_TYPES:
         assert f"| `{name}` |" in text, name
     assert "| `subtable` |" in text

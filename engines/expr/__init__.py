@@ -1,6 +1,7 @@
 """Loom's one expression language: formulas, validations, visible_if / required_if,
 defaults, flow and rule conditions and report measures (see docs/expressions.md).
 
+    >>> from decimal import Decimal
     >>> from engines.expr import compile_expression
     >>> total = compile_expression("ROUND(qty * price, 2)", {"qty": "number", "price": "money"})
     >>> total.evaluate({"qty": Decimal("3"), "price": Decimal("1.995")})

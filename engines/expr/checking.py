@@ -122,7 +122,7 @@ class Checker:
         info = self.fields.get(first)
         if info is None:
             hint = suggestion(first, self.fields)
-            if not hint and first.upper() in self.functions and len(node.path) == 1:
+            if first.upper() in self.functions and len(node.path) == 1:
                 hint = f" — a function needs parentheses: {first}()"
             self.problem(f"unknown field '{first}'{hint}", *node.positions[0])
             return ANY
@@ -293,7 +293,7 @@ class Checker:
         if count < spec.min_args or (spec.max_args is not None and count > spec.max_args):
             return False
         fixed = len(spec.params) - spec.repeat
-        if spec.max_args is None and spec.repeat > 1 and spec.name != "SWITCH":
+        if spec.max_args is None and spec.repeat > 1:
             return (count - fixed) % spec.repeat == 0
         return True
 

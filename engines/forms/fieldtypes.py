@@ -319,12 +319,24 @@ FIELD_TYPES: dict[str, FieldType] = {t.name: t for t in (
     FieldType("autonumber", "text", _text),
     FieldType("attachment", "json", _attachment),
     FieldType("barcode", "text", _text),
+    FieldType("rollup", "decimal", _number, _number_json),
 )}
 
+# Computed fields: never taken from input. A formula is stored (as its result type)
+# only with "store": true; otherwise it is computed whenever a record is read.
+COMPUTED = ("formula", "rollup")
 
-def storage_of(field: Field) -> str:
-    """The column kind holding ``field``; relations include their target."""
-    storage = FIELD_TYPES[field.type].storage
+
+def _result_type(field: Field) -> str:
+    return field.get("result", "number") if field.type == "formula" else field.type
+
+
+def storage_of(field: Field) -> str | None:
+    """The column kind holding ``field`` (relations include their target); None for a
+    formula computed on read, which has no column."""
+    if field.type == "formula" and not field.get("store"):
+        return None
+    storage = FIELD_TYPES[_result_type(field)].storage
     return f"{storage}:{field.target}" if storage == "ref:form" else storage
 
 
@@ -332,13 +344,13 @@ def coerce_value(field: Field, value):
     """Input value -> stored value (``None`` for blank); raises ``FieldError``."""
     if _blank(value) or value == []:
         return None
-    return FIELD_TYPES[field.type].coerce(value, field)
+    return FIELD_TYPES[_result_type(field)].coerce(value, field)
 
 
 def value_to_json(field: Field, value):
     if value is None:
         return None
-    return FIELD_TYPES[field.type].to_json(value)
+    return FIELD_TYPES[_result_type(field)].to_json(value)
 
 
 def describe(field: Field, lang: str = "en") -> str:

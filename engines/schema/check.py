@@ -11,7 +11,8 @@ from __future__ import annotations
 import difflib
 
 from engines.forms.autonumber import PatternError, parse_pattern
-from engines.forms.definition import SYSTEM_KEYS
+from engines.forms.definition import SYSTEM_KEYS, parse_form
+from engines.forms.logic import LogicError, compile_logic
 from engines.schema import validate
 
 APP_FILE = "app.json"
@@ -62,13 +63,15 @@ def check_form(doc: dict, forms: dict[str, dict]) -> list[tuple[str, str]]:
     barcodes, title, layout. ``forms`` holds every form of the app by key (this one too)."""
     forms = {**forms, doc["key"]: doc}
     problems = []
-    problems += _check_fields(doc["fields"], "/fields", forms, top=True)
+    problems += _check_fields(doc["fields"], "/fields", forms, top=True, form_key=doc["key"])
     keys = {f["key"] for f in doc["fields"]}
     scalar = {f["key"] for f in doc["fields"] if f["type"] != "subtable"}
     for i, key in enumerate(doc.get("title", [])):
         if key not in scalar:
             problems.append((f"/title/{i}", f"title field '{key}' is not a field of this "
                              f"form{suggest(key, scalar)}"))
+    if not problems:  # expressions are checked against well-formed fields only
+        problems += _check_expressions(doc, forms)
     for b, block in enumerate(doc.get("layout", [])):
         for i, key in enumerate(block["fields"]):
             if key not in keys:
@@ -77,7 +80,57 @@ def check_form(doc: dict, forms: dict[str, dict]) -> list[tuple[str, str]]:
     return problems
 
 
-def _check_fields(fields, base: str, forms: dict, top: bool) -> list[tuple[str, str]]:
+def _check_expressions(doc: dict, forms: dict[str, dict]) -> list[tuple[str, str]]:
+    """Formulas, defaults, conditions and validations compile against the fields."""
+    try:
+        parsed = {key: parse_form(d) for key, d in forms.items()}
+        compile_logic(parsed[doc["key"]], parsed)
+    except LogicError as error:
+        return error.problems
+    return []
+
+
+def _check_rollup(field, pointer, forms, form_key) -> list[tuple[str, str]]:
+    source = forms.get(field["source"])
+    if source is None:
+        return [(f"{pointer}/source", f"rollup source '{field['source']}' is not a form of "
+                 f"this app{suggest(field['source'], forms)}")]
+    problems = []
+    fields = {f["key"]: f for f in source["fields"]}
+    via, of = field["via"], field.get("of")
+    head, _, rest = via.partition(".")
+    scope = fields
+    if rest:
+        sub = fields.get(head)
+        scope = {f["key"]: f for f in sub["fields"]} if sub and sub["type"] == "subtable" \
+            else {}
+    relation = scope.get(rest or head)
+    if relation is None or relation["type"] != "relation" or relation["target"] != form_key:
+        problems.append((f"{pointer}/via", f"'{via}' must be a relation of '{field['source']}' "
+                         f"pointing to this form ('{form_key}'), e.g. supplier or lines.material"))
+    if field["aggregate"] != "count":
+        if of is None:
+            problems.append((f"{pointer}/of", f"{field['aggregate']} needs 'of': the number "
+                             "field to aggregate, e.g. lines.qty"))
+        else:
+            of_head, _, of_rest = of.partition(".")
+            target = scope if of_rest and of_head == head else fields
+            measured = target.get(of_rest or of_head) if (of_rest and of_head == head) or \
+                not of_rest else None
+            numeric = ("number", "money", "percent", "rollup", "formula")
+            if measured is None or measured["type"] not in numeric:
+                problems.append((f"{pointer}/of", f"'{of}' must be a number field of "
+                                 f"'{field['source']}' in the same place as '{via}'"))
+    for name in field.get("where", {}):
+        path = name.partition("__")[0].split(".")[0]
+        if path not in fields:
+            problems.append((f"{pointer}/where", f"'{name}' filters on unknown field "
+                             f"'{path}'{suggest(path, fields)}"))
+    return problems
+
+
+def _check_fields(fields, base: str, forms: dict, top: bool,
+                  form_key: str = "") -> list[tuple[str, str]]:
     problems, seen = [], {}
     form_keys = set(forms)
     by_key = {f["key"]: f for f in fields}
@@ -104,6 +157,12 @@ def _check_fields(fields, base: str, forms: dict, top: bool) -> list[tuple[str, 
             else None
         if target is not None:
             problems += _check_lookup_fields(field, pointer, target, by_key)
+        if field["type"] == "rollup":
+            if not top:
+                problems.append((f"{pointer}/type", "a rollup belongs to the form, not to "
+                                 "subtable lines"))
+            else:
+                problems += _check_rollup(field, pointer, forms, form_key)
         if field["type"] == "autonumber":
             if not top:
                 problems.append((f"{pointer}/type", "autonumbers belong to the form, not to "

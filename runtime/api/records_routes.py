@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask import jsonify, request, url_for
 
 from runtime.api import actor, api, body, int_arg, store
-from runtime.services import query, records
+from runtime.services import evaluate, query, records
 
 _LIST_ARGS = {"sort", "limit", "offset", "lang"}
 
@@ -51,3 +51,12 @@ def delete_record(app, form, record_id):
 @api.get("/apps/<app>/forms/<form>/records/<int:record_id>/history")
 def record_history(app, form, record_id):
     return jsonify({"history": records.history(store(), actor(), app, form, record_id)})
+
+
+@api.post("/apps/<app>/forms/<form>/records/evaluate")
+def evaluate_record(app, form):
+    """A draft's computed values, fills and messages, without saving (for live pages)."""
+    record_id = request.args.get("id")
+    record_id = int(record_id) if record_id and record_id.isdigit() else None
+    return jsonify(evaluate.evaluate_record(store(), actor(), app, form, body(),
+                                            record_id=record_id))

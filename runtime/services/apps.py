@@ -50,6 +50,16 @@ def app_schema(store: Store, conn, actor: Actor, key: str):
     return schema
 
 
+def open_form(store: Store, conn, actor: Actor, app: str, form: str):
+    """(app schema, form tables) after checking the actor may see the app."""
+    schema = app_schema(store, conn, actor, app)
+    ft = schema.form(form)
+    if ft is None:
+        raise NotFound(f"app '{app}' has no form '{form}'; GET /api/v1/apps/{app}/forms "
+                       "lists them")
+    return schema, ft
+
+
 def create_app(store: Store, actor: Actor, key: str, name) -> dict:
     require_admin(actor, "create apps")
     document = {"key": key, "name": name}

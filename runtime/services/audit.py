@@ -12,9 +12,9 @@ audit = platform.audit
 
 def append_audit(conn, actor: Actor, app: str, form: str, record_id: int, action: str,
                  before: dict | None, after: dict | None) -> None:
-    conn.execute(insert(audit).values(at=platform.utcnow(), user_id=actor.id, app=app,
-                                      form=form, record_id=record_id, action=action,
-                                      before=before, after=after))
+    conn.execute(insert(audit), {"at": platform.utcnow(), "user_id": actor.id, "app": app,
+                                 "form": form, "record_id": record_id, "action": action,
+                                 "before": before, "after": after})
 
 
 def changed_fields(before: dict | None, after: dict | None) -> list[str]:

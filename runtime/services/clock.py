@@ -23,5 +23,10 @@ def plant_zone():
                          "Asia/Shanghai") from None
 
 
+def now() -> dt.datetime:
+    """The plant's wall-clock time (naive, in the plant's zone)."""
+    return dt.datetime.now(plant_zone()).replace(tzinfo=None, microsecond=0)
+
+
 def today() -> dt.date:
-    return dt.datetime.now(plant_zone()).date()
+    return now().date()

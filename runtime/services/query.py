@@ -19,9 +19,9 @@ from engines.forms.fieldtypes import FieldError, coerce_value
 from engines.schema.check import suggest
 from runtime.auth.actors import Actor
 from runtime.auth.permissions import require, row_filter
+from runtime.services.apps import open_form
 from runtime.services.errors import Invalid
 from runtime.services.recordio import read_records
-from runtime.services.records import form_tables
 from runtime.storage.store import Store
 
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "contains", "startswith", "in", "empty")
@@ -60,8 +60,7 @@ def list_records(store: Store, actor: Actor, app: str, form: str, *, filters=(),
     if offset < 0:
         errors.append({"field": "offset", "message": "offset cannot be negative"})
     with store.read() as conn:
-        ft = form_tables(store, conn, actor, app, form)
-        schema = store.app(conn, app)
+        schema, ft = open_form(store, conn, actor, app, form)
         granted = require(actor, schema, form, "read")
         table = ft.table
         conditions = [row_filter(actor, table, granted)]
@@ -83,6 +82,11 @@ def list_records(store: Store, actor: Actor, app: str, form: str, *, filters=(),
 
 class _FilterError(ValueError):
     pass
+
+
+def filter_condition(schema, ft, flt: Filter):
+    """The SQL condition of one filter on ``ft``'s records; ValueError says what is wrong."""
+    return _condition(schema, ft, ft.table, flt.path.split("."), flt)
 
 
 def _condition(schema, scope, table, parts: list[str], flt: Filter):

@@ -10,9 +10,17 @@ from collections import defaultdict
 from sqlalchemy import select
 
 from engines.forms.definition import SYSTEM_KEYS, Field
-from engines.forms.fieldtypes import FieldError, FileRefs, Lookup, coerce_value, value_to_json
+from engines.forms.fieldtypes import (
+    COMPUTED,
+    FieldError,
+    FileRefs,
+    Lookup,
+    coerce_value,
+    value_to_json,
+)
 from engines.schema.check import suggest
 from runtime.services.attachments import resolve_files
+from runtime.services.formlogic import add_read_formulas
 from runtime.storage import physical, platform
 from runtime.storage.store import FormTables
 
@@ -30,6 +38,8 @@ def record_json(ft: FormTables, row, lines: dict[str, list]) -> dict:
     }
     for field, column in ft.fields_with_columns():
         record[field.key] = value_to_json(field, row[column.name])
+    for key in ft.read_formulas().get("", ()):
+        record[key] = None  # computed below, on read
     for key in ft.subtables:
         record[key] = lines.get(key, [])
     return record
@@ -39,6 +49,9 @@ def line_json(sub, row) -> dict:
     line = {"id": row["id"]}
     for field, column in sub.fields_with_columns():
         line[field.key] = value_to_json(field, row[column.name])
+    for f in sub.field.fields:
+        if f.type == "formula" and not f.get("store"):
+            line[f.key] = None  # computed on read
     return line
 
 
@@ -54,7 +67,10 @@ def read_records(conn, ft: FormTables, rows) -> list[dict]:
             for line in result.mappings():
                 lines_by_record[line["parent_id"]].setdefault(key, []).append(
                     line_json(sub, line))
-    return [record_json(ft, row, lines_by_record[row["id"]]) for row in rows]
+    records = [record_json(ft, row, lines_by_record[row["id"]]) for row in rows]
+    if ft.read_formulas():
+        add_read_formulas(conn, ft, rows, records)
+    return records
 
 
 def _coerce_fields(fields_with_columns, data: dict, prefix: str, errors: list,
@@ -64,6 +80,8 @@ def _coerce_fields(fields_with_columns, data: dict, prefix: str, errors: list,
     scanned = {f.get("relation") for f, _ in fields_with_columns
                if f.type == "barcode" and data.get(f.key) not in (None, "")}
     for field, column in fields_with_columns:
+        if field.type in COMPUTED:
+            continue  # computed by the write path; a value sent back is ignored
         if field.type == "autonumber":
             # Assigned by the write path; sending back the stored number is harmless.
             given = data.get(field.key)
@@ -103,7 +121,7 @@ def coerce_record(ft: FormTables, data, *, creating: bool, existing: dict | None
     if not isinstance(data, dict):
         return {}, {}, [{"field": None, "message": "expected a record (a JSON object of "
                          "field keys and values)"}]
-    known = set(ft.columns) | set(ft.subtables)
+    known = {f.key for f in ft.form.fields}
     _unknown_keys(data, known, "", errors)
     values = _coerce_fields(ft.fields_with_columns(), data, "", errors, creating=creating,
                             existing=existing)
@@ -133,7 +151,8 @@ def coerce_record(ft: FormTables, data, *, creating: bool, existing: dict | None
                 errors.append({"field": f"{key}[{i}]", "message": "expected a line "
                                "(a JSON object of field keys and values)"})
                 continue
-            _unknown_keys(line, set(sub.columns), prefix, errors, allowed_extra=("id",))
+            _unknown_keys(line, {f.key for f in sub.field.fields}, prefix, errors,
+                          allowed_extra=("id",))
             line_id = line.get("id")
             if line_id is not None and (not isinstance(line_id, int) or isinstance(line_id, bool)
                                         or line_id not in previous):
@@ -179,9 +198,8 @@ def check_references(conn, schema, ft: FormTables, values: dict, lines: dict,
             collect(sub.fields_with_columns(), line_values, f"{key}[{i}].")
     found = {}
     for target, ids in wanted.items():
-        table = physical.reference_stub(target)
-        found[target] = set(conn.execute(select(table.c.id).where(table.c.id.in_(ids)))
-                            .scalars())
+        found[target] = set(conn.execute(physical.existing_ids_query(target),
+                                         {"ids": sorted(ids)}).scalars())
     for target, value, path, field in places:
         if value not in found[target]:
             errors.append({"field": path, "message": f"there is no {_what(field)} with id "

@@ -4,29 +4,33 @@ Every change — from the API, a web page, an import, sample data and, later, ru
 actions — comes through ``create_record``, ``update_record`` or ``delete_record``,
 each one database transaction:
 
-    check permission -> coerce and validate -> check references -> write
+    check permission -> coerce input -> check references -> scan and fill
+    -> form logic (defaults, formulas, visibility, validations, unique)
+    -> autonumber -> write -> derived data (rollups, dependent formulas)
     -> append to the audit log
 
 and any failure rolls the whole transaction back with a structured error. Later
-steps of DESIGN.md's write path (formulas, ledger posting, rules, flows) are added
-as named steps inside these same functions.
+steps of DESIGN.md's write path (ledger posting, rules, flows) are added as named
+steps inside these same functions.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, bindparam, delete, insert, select, update
 
 from engines.forms.autonumber import parse_pattern
 from runtime.auth.actors import Actor
 from runtime.auth.permissions import missing, require, row_filter
 from runtime.services import clock
-from runtime.services.apps import app_schema
+from runtime.services.apps import open_form
 from runtime.services.attachments import claim_files
 from runtime.services.audit import append_audit, record_history
-from runtime.services.errors import Conflict, Invalid, NotFound
+from runtime.services.derived import refresh_derived
+from runtime.services.errors import Conflict, Invalid
 from runtime.services.fills import apply_fills, resolve_barcodes
+from runtime.services.formlogic import apply_logic, check_unique
 from runtime.services.recordio import (
     attached_file_ids,
     check_references,
@@ -38,17 +42,11 @@ from runtime.storage.sequences import next_in_sequence
 from runtime.storage.store import FormTables, Store
 
 
-def form_tables(store: Store, conn, actor: Actor, app: str, form: str) -> FormTables:
-    schema = app_schema(store, conn, actor, app)
-    ft = schema.form(form)
-    if ft is None:
-        raise NotFound(f"app '{app}' has no form '{form}'; GET /api/v1/apps/{app}/forms "
-                       "lists them")
-    return ft
-
-
-def _validated(conn, schema, ft: FormTables, data, *, creating: bool, existing=None):
-    values, lines, errors = coerce_record(ft, data, creating=creating, existing=existing)
+def prepare(conn, schema, ft: FormTables, actor: Actor, data, *, existing_row=None):
+    """Input -> (main values by column, lines) ready to write, or ``Invalid``."""
+    existing = read_records(conn, ft, [existing_row])[0] if existing_row is not None else None
+    values, lines, errors = coerce_record(ft, data, creating=existing is None,
+                                          existing=existing)
     check_references(conn, schema, ft, values, lines, errors,
                      record_id=existing["id"] if existing else None)
     if errors:
@@ -61,7 +59,9 @@ def _validated(conn, schema, ft: FormTables, data, *, creating: bool, existing=N
                            errors)
     if errors:
         raise Invalid(errors)
-    return values, lines
+    apply_logic(conn, schema, ft, actor, data, values, lines, existing_row, existing)
+    check_unique(conn, ft, values, existing_row)
+    return values, lines, existing
 
 
 def _scan_and_fill(conn, schema, scope, given, row, prefix, errors):
@@ -73,39 +73,42 @@ def _fetch(conn, actor: Actor, ft: FormTables, granted, record_id):
     table = ft.table
     if not isinstance(record_id, int) or record_id <= 0:
         raise missing(ft.form.key, record_id)
-    row = conn.execute(select(table).where(table.c.id == record_id,
-                                           row_filter(actor, table, granted))).mappings().first()
+    query = ft.statement("by_id") if "all" in granted else select(table).where(
+        table.c.id == bindparam("rid"), row_filter(actor, table, granted))
+    row = conn.execute(query, {"rid": record_id}).mappings().first()
     if row is None:
         raise missing(ft.form.key, record_id)
     return row
 
 
 def _current(conn, ft: FormTables, record_id: int) -> dict:
-    row = conn.execute(select(ft.table).where(ft.table.c.id == record_id)).mappings().one()
+    row = conn.execute(ft.statement("by_id"), {"rid": record_id}).mappings().one()
     return read_records(conn, ft, [row])[0]
 
 
 def create_record(store: Store, actor: Actor, app: str, form: str, data) -> dict:
     with store.write() as conn:
-        ft = form_tables(store, conn, actor, app, form)
-        require(actor, store.app(conn, app), form, "create")
-        values, lines = _validated(conn, store.app(conn, app), ft, data, creating=True)
+        schema, ft = open_form(store, conn, actor, app, form)
+        require(actor, schema, form, "create")
+        values, lines, _ = prepare(conn, schema, ft, actor, data)
         _assign_numbers(conn, app, ft, values)
         now = platform.utcnow()
-        record_id = conn.execute(insert(ft.table).values(
-            _version=1, _created_at=now, _created_by=actor.id, _updated_at=now,
-            _updated_by=actor.id, _dept=actor.department_id, **values)).inserted_primary_key[0]
+        record_id = conn.execute(insert(ft.table), {
+            "_version": 1, "_created_at": now, "_created_by": actor.id, "_updated_at": now,
+            "_updated_by": actor.id, "_dept": actor.department_id, **values,
+        }).inserted_primary_key[0]
         _write_lines(conn, ft, record_id, lines, {})  # a new record has no lines yet
         claim_files(conn, form, record_id, attached_file_ids(ft, values, lines))
         record = _current(conn, ft, record_id)
+        refresh_derived(conn, schema, ft, None, record)
         append_audit(conn, actor, app, form, record_id, "create", None, record)
         return record
 
 
 def get_record(store: Store, actor: Actor, app: str, form: str, record_id: int) -> dict:
     with store.read() as conn:
-        ft = form_tables(store, conn, actor, app, form)
-        granted = require(actor, store.app(conn, app), form, "read")
+        schema, ft = open_form(store, conn, actor, app, form)
+        granted = require(actor, schema, form, "read")
         row = _fetch(conn, actor, ft, granted, record_id)
         return read_records(conn, ft, [row])[0]
 
@@ -116,8 +119,8 @@ def update_record(store: Store, actor: Actor, app: str, form: str, record_id: in
     (lines keep their ids when the patch names them). ``version`` (or ``patch["version"]``)
     makes the write conditional: a record changed since then gets 409 and no change."""
     with store.write() as conn:
-        ft = form_tables(store, conn, actor, app, form)
-        granted = require(actor, store.app(conn, app), form, "update")
+        schema, ft = open_form(store, conn, actor, app, form)
+        granted = require(actor, schema, form, "update")
         row = _fetch(conn, actor, ft, granted, record_id)
         if isinstance(patch, dict) and version is None:
             version = patch.get("version")
@@ -125,18 +128,18 @@ def update_record(store: Store, actor: Actor, app: str, form: str, record_id: in
             raise Invalid([{"field": "version", "message": "version must be a whole number"}])
         if version is not None and version != row["_version"]:
             raise _stale(form, record_id, version, row)
-        before = read_records(conn, ft, [row])[0]
-        values, lines = _validated(conn, store.app(conn, app), ft, patch, creating=False,
-                                   existing=before)
-        result = conn.execute(update(ft.table).where(and_(
-            ft.table.c.id == record_id, ft.table.c._version == row["_version"])).values(
-            _version=row["_version"] + 1, _updated_at=platform.utcnow(),
-            _updated_by=actor.id, **values))
+        values, lines, before = prepare(conn, schema, ft, actor, patch, existing_row=row)
+        result = conn.execute(
+            update(ft.table).where(and_(ft.table.c.id == record_id,
+                                        ft.table.c._version == row["_version"])),
+            {"_version": row["_version"] + 1, "_updated_at": platform.utcnow(),
+             "_updated_by": actor.id, **values})
         if result.rowcount != 1:  # changed between our read and write (PostgreSQL)
             raise _stale(form, record_id, row["_version"], row)
         _write_lines(conn, ft, record_id, lines, before)
         claim_files(conn, form, record_id, attached_file_ids(ft, values, lines))
         after = _current(conn, ft, record_id)
+        refresh_derived(conn, schema, ft, before, after)
         append_audit(conn, actor, app, form, record_id, "update", before, after)
         return after
 
@@ -149,8 +152,7 @@ def _stale(form: str, record_id: int, version: int, row) -> Conflict:
 
 def delete_record(store: Store, actor: Actor, app: str, form: str, record_id: int) -> None:
     with store.write() as conn:
-        ft = form_tables(store, conn, actor, app, form)
-        schema = store.app(conn, app)
+        schema, ft = open_form(store, conn, actor, app, form)
         granted = require(actor, schema, form, "delete")
         row = _fetch(conn, actor, ft, granted, record_id)
         _refuse_if_referenced(conn, schema, form, record_id)
@@ -158,6 +160,7 @@ def delete_record(store: Store, actor: Actor, app: str, form: str, record_id: in
         for sub in ft.subtables.values():
             conn.execute(delete(sub.table).where(sub.table.c.parent_id == record_id))
         conn.execute(delete(ft.table).where(ft.table.c.id == record_id))
+        refresh_derived(conn, schema, ft, before, None)
         append_audit(conn, actor, app, form, record_id, "delete", before, None)
 
 
@@ -203,8 +206,8 @@ def _write_lines(conn, ft: FormTables, record_id: int, lines: dict, before: dict
             if line_id is None:
                 new_rows.append({"parent_id": record_id, "line_no": line_no, **values})
             else:
-                conn.execute(update(table).where(table.c.id == line_id)
-                             .values(line_no=line_no, **values))
+                conn.execute(update(table).where(table.c.id == line_id),
+                             {"line_no": line_no, **values})
         if new_rows:
             # Rows can differ in which columns they set; insert() needs uniform keys.
             columns = {c for row in new_rows for c in row}
@@ -213,8 +216,8 @@ def _write_lines(conn, ft: FormTables, record_id: int, lines: dict, before: dict
 
 def history(store: Store, actor: Actor, app: str, form: str, record_id: int) -> list[dict]:
     with store.read() as conn:
-        ft = form_tables(store, conn, actor, app, form)
-        granted = require(actor, store.app(conn, app), form, "read")
+        schema, ft = open_form(store, conn, actor, app, form)
+        granted = require(actor, schema, form, "read")
         exists = conn.execute(select(ft.table.c.id).where(
             ft.table.c.id == record_id, row_filter(actor, ft.table, granted))).first()
         entries = record_history(conn, app, form, record_id)

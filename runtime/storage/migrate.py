@@ -106,12 +106,11 @@ def _migrate_scope(conn, app, form, subtable, table, fields, old_fields, changes
     cols = platform.physical_columns
     old_by_key = {f.key: f for f in old_fields}
     rows = _scope_columns(conn, app, form, subtable, old_by_key)
-    global _SNAP
-    _SNAP = {r["column_name"] for r in rows}
     lines = bool(subtable)
     active = {r["field"]: r for r in rows if r["active"]}
-    wanted = {f.key for f in fields}
-    for field in fields:
+    stored = [f for f in fields if storage_of(f) is not None]  # not computed-on-read formulas
+    wanted = {f.key for f in stored}
+    for field in stored:
         storage = storage_of(field)
         name = prefix + field.key
         current = active.get(field.key)
@@ -153,7 +152,7 @@ def _migrate_scope(conn, app, form, subtable, table, fields, old_fields, changes
             changes.append(Change("hide_column", prefix + key,
                                   f"field '{prefix + key}' removed: its data is kept and "
                                   "hidden; add a field with the same key back to see it again"))
-    for field in fields:  # indexes asked for on an existing field
+    for field in stored:  # indexes asked for on an existing field
         if field.indexed and not old_by_key.get(field.key, field).indexed:
             row = conn.execute(select(cols.c.column_name).where(
                 _scope(cols, app, form, subtable), cols.c.field == field.key,
@@ -181,7 +180,8 @@ def _next_column_name(conn, app, form, subtable, key: str) -> str:
     this same migration may hold it (field ``a`` converting into ``a__v2`` while a
     field keyed ``a__v2`` is added), and never a system column (a line field ``line_no``)."""
     cols = platform.physical_columns
-    taken = set(_SNAP)
+    taken = set(conn.execute(select(cols.c.column_name).where(
+        _scope(cols, app, form, subtable))).scalars())
     taken |= {c.name for c in physical.system_columns(bool(subtable))}
     if key not in taken:
         return key

@@ -9,6 +9,7 @@ with a hash so they stay unique.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from decimal import Decimal
 
@@ -26,6 +27,7 @@ from sqlalchemy import (
     Numeric,
     Table,
     Text,
+    bindparam,
     select,
 )
 from sqlalchemy.schema import CreateIndex, CreateTable
@@ -183,6 +185,9 @@ def create_index(connection, table: str, column: str) -> None:
     connection.execute(CreateIndex(Index(name, stub.c[column]), if_not_exists=True))
 
 
-def reference_stub(table: str) -> Table:
-    """A table known only by name and id, for existence checks."""
-    return Table(table, MetaData(), Column("id", Integer, primary_key=True))
+@functools.lru_cache(maxsize=4096)
+def existing_ids_query(table: str):
+    """SELECT the given ids that exist in ``table``: built once per table name, so the
+    write path's reference checks reuse one compiled statement."""
+    stub = Table(table, MetaData(), Column("id", Integer, primary_key=True))
+    return select(stub.c.id).where(stub.c.id.in_(bindparam("ids", expanding=True)))

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Column, Table, select
+from sqlalchemy import Column, Table, bindparam, select
 
 from engines.forms.definition import Field, Form, parse_form
 from runtime.storage import definitions, physical, platform
@@ -29,6 +29,29 @@ class FormTables:
     table: Table
     columns: dict[str, Column]  # scalar field key -> column
     subtables: dict[str, SubtableTables] = field(default_factory=dict)
+    # Built once per definition version and reused: compiled expressions, statements.
+    cache: dict = field(default_factory=dict, repr=False)
+    app_schema: AppSchema | None = field(default=None, repr=False)
+
+    def read_formulas(self) -> dict[str, tuple[str, ...]]:
+        """Keys of formulas computed on read, by scope ("" for the record, else subtable)."""
+        if "read_formulas" not in self.cache:
+            scopes = {"": self.form.fields, **{k: s.field.fields
+                                                for k, s in self.subtables.items()}}
+            found = {scope: tuple(f.key for f in fields
+                                  if f.type == "formula" and not f.get("store"))
+                     for scope, fields in scopes.items()}
+            self.cache["read_formulas"] = {k: v for k, v in found.items() if v}
+        return self.cache["read_formulas"]
+
+    def statement(self, name: str):
+        """A prebuilt statement (bind parameters, no values) so SQLAlchemy compiles it once."""
+        if name not in self.cache:
+            if name == "by_id":
+                self.cache[name] = select(self.table).where(self.table.c.id == bindparam("rid"))
+            else:
+                raise KeyError(name)
+        return self.cache[name]
 
     def fields_with_columns(self):
         return [(f, self.columns[f.key]) for f in self.form.scalar_fields if f.key in self.columns]
@@ -94,8 +117,7 @@ class Store:
                     .scalars())
 
     def app(self, conn, key: str) -> AppSchema | None:
-        revision = conn.execute(select(platform.apps.c.revision)
-                                .where(platform.apps.c.key == key)).scalar()
+        revision = conn.execute(_REVISION, {"key": key}).scalar()
         if revision is None:
             return None
         cached = self._apps.get(key)
@@ -115,6 +137,9 @@ class Store:
             self._apps.clear()
 
 
+_REVISION = select(platform.apps.c.revision).where(platform.apps.c.key == bindparam("key"))
+
+
 def load_app_schema(conn, key: str, revision: int) -> AppSchema:
     docs = definitions.current(conn, key)
     metadata, tables, columns = physical.build_metadata(conn, key)
@@ -132,5 +157,8 @@ def load_app_schema(conn, key: str, revision: int) -> AppSchema:
                     f.key: columns[(form_key, sub.key, f.key)][0] for f in sub.fields
                     if (form_key, sub.key, f.key) in columns})
         forms[form_key] = main
-    return AppSchema(key, revision, docs.get(("app", "app"), {"key": key, "name": key}),
-                     forms, metadata)
+    schema = AppSchema(key, revision, docs.get(("app", "app"), {"key": key, "name": key}),
+                       forms, metadata)
+    for ft in forms.values():
+        ft.app_schema = schema  # expressions on read need the other forms
+    return schema

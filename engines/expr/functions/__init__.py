@@ -86,7 +86,8 @@ def register_function(name: str, impl: Callable, *, signature: str | None = None
     arguments) unless ``min_args`` / ``max_args`` are given (``max_args=None``: no
     limit). ``params`` names each argument's kind (see the module docstring; missing
     ones are ``any``). Names ignore case. Functions that do not catch errors never
-    see an error value: an error in an argument is the call's result."""
+    see an error value: an error in an argument is the call's result. A function
+    gives an error value by returning one or by raising it with ``errors.fail``."""
     key = name.upper()
     registry = FUNCTIONS if registry is None else registry
     if key in registry and not replace:
@@ -120,7 +121,10 @@ def _refusing_errors(impl: Callable, needs_env: bool) -> Callable:
         for value in args[skip:]:
             if isinstance(value, ErrorValue):
                 raise Failure(value)
-        return impl(*args)
+        result = impl(*args)
+        if isinstance(result, ErrorValue):
+            raise Failure(result)
+        return result
 
     checked.__name__ = getattr(impl, "__name__", "function")
     return checked

@@ -49,6 +49,8 @@ def _unquoted(section: str) -> str:
 
 def format_value(value, fmt: str) -> str:
     sections = _sections(fmt)
+    if value is None:  # blank formats as 0, as in a spreadsheet
+        value = Decimal(0)
     if value.__class__ is str:
         parsed = parse_number(value)
         if parsed is None:

@@ -7,8 +7,9 @@ from decimal import Decimal
 
 from engines.expr.errors import NA, ErrorValue, fail
 from engines.expr.functions import builtin
+from engines.expr.operators import compare, logical_values
 from engines.expr.types import BOOLEAN, unite
-from engines.expr.values import compare, logical_values, truth
+from engines.expr.values import truth
 
 
 def _logic(*args, **kwargs):
@@ -45,10 +46,10 @@ def ifs(*pairs):
     fail(NA, "IFS found no TRUE condition")
 
 
-@_logic("SWITCH(expression, value, result, ..., [default])", ("scalar", "scalar", "scalar"),
-        _switch_results, "the result paired with the first value equal to the expression; "
-        "the default (or #N/A) when none is", 'SWITCH(2, 1, "one", 2, "two", "many") → "two"',
-        repeat=2, lazy=True, min_args=3)
+@_logic("SWITCH(expression, value, result, ..., [default])", ("scalar",), _switch_results,
+        "the result paired with the first value equal to the expression; the default (or "
+        '#N/A) when none is', 'SWITCH(2, 1, "one", 2, "two", "many") → "two"', lazy=True,
+        min_args=3, max_args=None)
 def switch(expression, *cases):
     default_given = len(cases) % 2 == 1
     pairs = cases[:-1] if default_given else cases

@@ -9,6 +9,7 @@ from decimal import ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, ROUND_UP, Decimal
 
 from engines.expr.errors import DIV0, VALUE, ErrorValue, Failure, fail
 from engines.expr.functions import builtin
+from engines.expr.operators import power
 from engines.expr.types import DATE, NUMBER, ListOf
 from engines.expr.values import (
     ONE,
@@ -20,7 +21,6 @@ from engines.expr.values import (
     integer,
     number,
     parse_number,
-    power,
 )
 
 
@@ -28,22 +28,23 @@ def _math(*args, **kwargs):
     return builtin("math", *args, **kwargs)
 
 
-# Rounding to 0..15 places of an exact number is the common case: one quantize.
-_STEPS = {places: Decimal(1).scaleb(-places) for places in range(16)}
-_ROUNDERS = {mode: WIDE.copy() for mode in (ROUND_HALF_UP, ROUND_UP, ROUND_DOWN)}
-for _mode, _context in _ROUNDERS.items():
+# Rounding an exact number to 0..15 places is the common case: one quantize (the
+# compiler inlines it for ROUND(x, 2) and the like; see codegen.inline_rounding).
+STEPS = {places: Decimal(1).scaleb(-places) for places in range(16)}
+ROUNDERS = {mode: WIDE.copy() for mode in (ROUND_HALF_UP, ROUND_UP, ROUND_DOWN)}
+for _mode, _context in ROUNDERS.items():
     _context.rounding = _mode
 
 
 def _round(value, digits, mode) -> Decimal:
     if value.__class__ is Decimal and digits.__class__ is Decimal:
-        step = _STEPS.get(digits)
+        step = STEPS.get(digits)
         if step is not None:
-            result = _ROUNDERS[mode].quantize(value, step)
+            result = ROUNDERS[mode].quantize(value, step)
             return result if result else result.copy_abs()
     x = exact(number(value))
     places = max(min(integer(digits), 400), -400)
-    result = _ROUNDERS[mode].quantize(x, Decimal(1).scaleb(-places))
+    result = ROUNDERS[mode].quantize(x, Decimal(1).scaleb(-places))
     if places < 0:
         result = result.quantize(ONE, context=WIDE)
     return result if result else abs(result)
@@ -53,6 +54,9 @@ def _round(value, digits, mode) -> Decimal:
        "the number rounded to digits decimal places, halves away from zero "
        "(negative digits round to tens, hundreds ...)", "ROUND(2.345, 2) → 2.35")
 def round_(value, digits=ZERO):
+    if value.__class__ is Decimal and digits.__class__ is Decimal and digits in STEPS:
+        result = ROUNDERS[ROUND_HALF_UP].quantize(value, STEPS[digits])
+        return result if result else result.copy_abs()  # 0.00, not -0.00
     return _round(value, digits, ROUND_HALF_UP)
 
 
@@ -112,7 +116,8 @@ def sqrt(value):
     if x < 0:
         fail(VALUE, "a negative number has no square root")
     result = x.sqrt()
-    return result if result * result == x and x.__class__ is not Inexact else Inexact(result)
+    return result if WIDE.multiply(result, result) == x and x.__class__ is not Inexact \
+        else Inexact(result)
 
 
 # ---- aggregates ---------------------------------------------------------------------
@@ -163,7 +168,7 @@ def average(*values):
         fail(DIV0, "AVERAGE of no numbers")
     total = _total(found)
     result = total / len(found)
-    exact_result = result * len(found) == total and total.__class__ is not Inexact
+    exact_result = WIDE.multiply(result, len(found)) == total and total.__class__ is not Inexact
     return result if exact_result else Inexact(result)
 
 
