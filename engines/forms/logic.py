@@ -234,18 +234,10 @@ def _store(f: Field, value, path: str, errors: list):
         errors.append({"field": path, "message": f"{value.code} {value.message}".strip()})
         return None
     try:
-        return coerce_value(result_field(f), value)
+        return coerce_value(f, value)  # a formula is coerced as its result type
     except FieldError as error:
         errors.append({"field": path, "message": f"computed value does not fit: {error}"})
         return None
-
-
-def result_field(f: Field) -> Field:
-    """A formula as the plain field its result is stored as (precision, type checks)."""
-    if f.type != "formula":
-        return f
-    kind = f.get("result", "number")
-    return Field(f.key, kind, f.label, raw={**f.raw, "type": kind})
 
 
 def _truthy(value) -> bool:

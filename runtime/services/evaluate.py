@@ -16,7 +16,7 @@ from runtime.services.errors import Invalid
 from runtime.services.fills import apply_fills, resolve_barcodes
 from runtime.services.formlogic import build_record, environment, logic_of
 from runtime.services.recordio import check_references, coerce_record, read_records
-from runtime.services.records import _fetch
+from runtime.services.records import fetch_record
 
 
 def evaluate_record(store, actor: Actor, app: str, form: str, draft,
@@ -26,7 +26,7 @@ def evaluate_record(store, actor: Actor, app: str, form: str, draft,
     with store.read() as conn:
         schema, ft = open_form(store, conn, actor, app, form)
         granted = require(actor, schema, form, "update" if record_id else "create")
-        row = _fetch(conn, actor, ft, granted, record_id) if record_id else None
+        row = fetch_record(conn, actor, ft, granted, record_id) if record_id else None
         existing = read_records(conn, ft, [row])[0] if row is not None else None
         values, lines, errors = coerce_record(ft, draft, creating=row is None,
                                               existing=existing)

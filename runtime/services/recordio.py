@@ -61,16 +61,22 @@ def read_records(conn, ft: FormTables, rows) -> list[dict]:
     lines_by_record: dict[int, dict[str, list]] = defaultdict(dict)
     if ids:
         for key, sub in ft.subtables.items():
-            table = sub.table
-            result = conn.execute(select(table).where(table.c.parent_id.in_(ids))
-                                  .order_by(table.c.parent_id, table.c.line_no, table.c.id))
-            for line in result.mappings():
+            for line in conn.execute(sub.lines_of(), {"ids": ids}).mappings():
                 lines_by_record[line["parent_id"]].setdefault(key, []).append(
                     line_json(sub, line))
     records = [record_json(ft, row, lines_by_record[row["id"]]) for row in rows]
     if ft.read_formulas():
         add_read_formulas(conn, ft, rows, records)
     return records
+
+
+def records_as_written(conn, ft: FormTables, row: dict, lines: dict[str, list]) -> dict:
+    """JSON of a record just inserted, from the rows written (no read back)."""
+    record = record_json(ft, row, {key: [line_json(ft.subtables[key], line) for line in rows]
+                                   for key, rows in lines.items()})
+    if ft.read_formulas():
+        add_read_formulas(conn, ft, [row], [record])
+    return record
 
 
 def _coerce_fields(fields_with_columns, data: dict, prefix: str, errors: list,

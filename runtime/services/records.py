@@ -36,6 +36,7 @@ from runtime.services.recordio import (
     check_references,
     coerce_record,
     read_records,
+    records_as_written,
 )
 from runtime.storage import platform
 from runtime.storage.sequences import next_in_sequence
@@ -69,7 +70,7 @@ def _scan_and_fill(conn, schema, scope, given, row, prefix, errors):
     apply_fills(conn, schema, scope, given, row, prefix, errors, also=scanned)
 
 
-def _fetch(conn, actor: Actor, ft: FormTables, granted, record_id):
+def fetch_record(conn, actor: Actor, ft: FormTables, granted, record_id):
     table = ft.table
     if not isinstance(record_id, int) or record_id <= 0:
         raise missing(ft.form.key, record_id)
@@ -93,13 +94,15 @@ def create_record(store: Store, actor: Actor, app: str, form: str, data) -> dict
         values, lines, _ = prepare(conn, schema, ft, actor, data)
         _assign_numbers(conn, app, ft, values)
         now = platform.utcnow()
-        record_id = conn.execute(insert(ft.table), {
-            "_version": 1, "_created_at": now, "_created_by": actor.id, "_updated_at": now,
-            "_updated_by": actor.id, "_dept": actor.department_id, **values,
-        }).inserted_primary_key[0]
-        _write_lines(conn, ft, record_id, lines, {})  # a new record has no lines yet
+        row = {"_version": 1, "_created_at": now, "_created_by": actor.id,
+               "_updated_at": now, "_updated_by": actor.id, "_dept": actor.department_id,
+               **values}
+        record_id = conn.execute(insert(ft.table), row).inserted_primary_key[0]
+        written = _write_lines(conn, ft, record_id, lines, {})  # a new record has no lines
         claim_files(conn, form, record_id, attached_file_ids(ft, values, lines))
-        record = _current(conn, ft, record_id)
+        # The record as written, without reading it back (the write path's hot spot).
+        record = records_as_written(conn, ft, {c.name: None for c in ft.table.c} | row
+                                    | {"id": record_id}, written)
         refresh_derived(conn, schema, ft, None, record)
         append_audit(conn, actor, app, form, record_id, "create", None, record)
         return record
@@ -109,7 +112,7 @@ def get_record(store: Store, actor: Actor, app: str, form: str, record_id: int) 
     with store.read() as conn:
         schema, ft = open_form(store, conn, actor, app, form)
         granted = require(actor, schema, form, "read")
-        row = _fetch(conn, actor, ft, granted, record_id)
+        row = fetch_record(conn, actor, ft, granted, record_id)
         return read_records(conn, ft, [row])[0]
 
 
@@ -121,7 +124,7 @@ def update_record(store: Store, actor: Actor, app: str, form: str, record_id: in
     with store.write() as conn:
         schema, ft = open_form(store, conn, actor, app, form)
         granted = require(actor, schema, form, "update")
-        row = _fetch(conn, actor, ft, granted, record_id)
+        row = fetch_record(conn, actor, ft, granted, record_id)
         if isinstance(patch, dict) and version is None:
             version = patch.get("version")
         if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
@@ -154,7 +157,7 @@ def delete_record(store: Store, actor: Actor, app: str, form: str, record_id: in
     with store.write() as conn:
         schema, ft = open_form(store, conn, actor, app, form)
         granted = require(actor, schema, form, "delete")
-        row = _fetch(conn, actor, ft, granted, record_id)
+        row = fetch_record(conn, actor, ft, granted, record_id)
         _refuse_if_referenced(conn, schema, form, record_id)
         before = read_records(conn, ft, [row])[0]
         for sub in ft.subtables.values():
@@ -194,7 +197,9 @@ def _assign_numbers(conn, app: str, ft: FormTables, values: dict) -> None:
             values[column.name] = pattern.format(day, seq)
 
 
-def _write_lines(conn, ft: FormTables, record_id: int, lines: dict, before: dict) -> None:
+def _write_lines(conn, ft: FormTables, record_id: int, lines: dict, before: dict) -> dict:
+    """Replace the given subtables' lines; returns the new lines' rows with their ids."""
+    written = {}
     for key, entries in lines.items():
         table = ft.subtables[key].table
         kept = {line_id for line_id, _ in entries if line_id is not None}
@@ -210,8 +215,13 @@ def _write_lines(conn, ft: FormTables, record_id: int, lines: dict, before: dict
                              {"line_no": line_no, **values})
         if new_rows:
             # Rows can differ in which columns they set; insert() needs uniform keys.
-            columns = {c for row in new_rows for c in row}
-            conn.execute(insert(table), [{c: row.get(c) for c in columns} for row in new_rows])
+            columns = [c.name for c in table.c if c.name != "id"]
+            rows = [{c: row.get(c) for c in columns} for row in new_rows]
+            ids = conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                               rows).scalars().all()
+            written[key] = [{**row, "id": line_id} for row, line_id in zip(rows, ids,
+                                                                          strict=True)]
+    return written
 
 
 def history(store: Store, actor: Actor, app: str, form: str, record_id: int) -> list[dict]:

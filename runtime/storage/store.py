@@ -65,6 +65,16 @@ class SubtableTables:
     field: Field
     table: Table
     columns: dict[str, Column]
+    cache: dict = field(default_factory=dict, repr=False)
+
+    def lines_of(self):
+        """SELECT the lines of records ``ids`` in order (built once, bound per call)."""
+        if "lines_of" not in self.cache:
+            t = self.table
+            self.cache["lines_of"] = select(t).where(
+                t.c.parent_id.in_(bindparam("ids", expanding=True))).order_by(
+                t.c.parent_id, t.c.line_no, t.c.id)
+        return self.cache["lines_of"]
 
     def fields_with_columns(self):
         return [(f, self.columns[f.key]) for f in self.field.fields if f.key in self.columns]
