@@ -54,15 +54,27 @@ def _ids_at(record: dict | None, via: str) -> set:
     return {value} if value else set()
 
 
+def _readers_of(schema, form: str) -> tuple[list, list]:
+    """(rollup fields aggregating ``form``, forms with stored formulas), per app version."""
+    cache = schema.cache.setdefault("derived", {})
+    if form not in cache:
+        rollups = [(other.form.key, f) for other in schema.forms.values()
+                   for f in other.form.scalar_fields
+                   if f.type == "rollup" and f.get("source") == form]
+        formulas = [other for other in schema.forms.values() if _has_stored_formulas(other)]
+        cache[form] = (rollups, formulas)
+    return cache[form]
+
+
 def _dependents(conn, schema, form: str, before, after) -> list[tuple[str, int]]:
     """(form, record id) of every record whose derived values use this record."""
+    rollups, formula_forms = _readers_of(schema, form)
     found = []
-    for other in schema.forms.values():
-        for f in other.form.scalar_fields:
-            if f.type == "rollup" and f.get("source") == form:
-                ids = _ids_at(before, f.get("via")) | _ids_at(after, f.get("via"))
-                found += [(other.form.key, i) for i in sorted(ids)]
-        if before is not None and after is not None:  # an update: readers may be stale
+    for other_key, f in rollups:
+        ids = _ids_at(before, f.get("via")) | _ids_at(after, f.get("via"))
+        found += [(other_key, i) for i in sorted(ids)]
+    if before is not None and after is not None:  # an update: readers may be stale
+        for other in formula_forms:
             found += [(other.form.key, i) for i in _formula_readers(
                 conn, schema, other, form, after["id"])]
     return found

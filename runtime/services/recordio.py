@@ -70,6 +70,27 @@ def read_records(conn, ft: FormTables, rows) -> list[dict]:
     return records
 
 
+def record_titles(conn, schema, field: Field, ids) -> dict:
+    """{id: title text} of the records (users, departments) a reference field names."""
+    ids = sorted({i for i in ids if isinstance(i, int)})
+    if not ids:
+        return {}
+    if field.type == "user":
+        t = platform.users
+        return dict(conn.execute(select(t.c.id, t.c.display_name).where(t.c.id.in_(ids))).all())
+    if field.type == "department":
+        t = platform.departments
+        return dict(conn.execute(select(t.c.id, t.c.name).where(t.c.id.in_(ids))).all())
+    target = schema.form(field.target)
+    if target is None:
+        return {}
+    keys = [k for k in target.form.title if k in target.columns] or \
+        [f.key for f, _ in target.fields_with_columns()[:1]]
+    columns = [target.columns[k] for k in keys]
+    rows = conn.execute(select(target.table.c.id, *columns).where(target.table.c.id.in_(ids)))
+    return {row[0]: " ".join(str(v) for v in row[1:] if v is not None) for row in rows}
+
+
 def records_as_written(conn, ft: FormTables, row: dict, lines: dict[str, list]) -> dict:
     """JSON of a record just inserted, from the rows written (no read back)."""
     record = record_json(ft, row, {key: [line_json(ft.subtables[key], line) for line in rows]

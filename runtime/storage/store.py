@@ -87,6 +87,7 @@ class AppSchema:
     definition: dict
     forms: dict[str, FormTables]
     metadata: object = None
+    cache: dict = field(default_factory=dict, repr=False)  # derived per app version
 
     def form(self, key: str) -> FormTables | None:
         return self.forms.get(key)

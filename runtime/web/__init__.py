@@ -22,10 +22,12 @@ from flask import (
 )
 
 from engines.forms.definition import label_text
+from engines.forms.display import display_text
 from runtime.auth.actors import load_actor
 from runtime.auth.users import authenticate
 from runtime.services import apps, query
 from runtime.services.errors import ServiceError
+from runtime.services.recordio import record_titles
 
 web = Blueprint("web", __name__)
 
@@ -138,8 +140,15 @@ def form_records(app, form):
                                     offset=(page - 1) * size, sort="-id")
     except ServiceError as error:
         abort(error.status if error.status in (403, 404) else 400, error.message)
-    columns = [f for f in ft.form.scalar_fields if f.key in ft.columns][:8]
+    columns = [f for f in ft.form.scalar_fields][:8]
+    language = lang()
+    with store().read() as conn:
+        titles = {f.key: record_titles(conn, schema, f, [r[f.key] for r in result["records"]])
+                  for f in columns if f.type in ("relation", "user", "department")}
+    rows = [[display_text(f, r.get(f.key), language, titles.get(f.key)) for f in columns]
+            for r in result["records"]]
     return render_template("records.html", app=schema, form=ft.form, columns=columns,
+                           rows=zip([r["id"] for r in result["records"]], rows, strict=True),
                            result=result, page=page, pages=max(1, -(-result["total"] // size)))
 
 
