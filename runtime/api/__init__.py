@@ -7,8 +7,9 @@ are checked by the services, never here.
 from __future__ import annotations
 
 import json
+import secrets
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request, session
 from werkzeug.exceptions import HTTPException
 
 from runtime.auth.actors import Actor, load_actor
@@ -26,11 +27,33 @@ def store():
     return current_app.extensions["loom"]
 
 
+def _session_actor() -> Actor | None:
+    """The logged-in web user, for the pages' own scripts. A write must carry the
+    session's CSRF token in X-CSRF-Token, so another site cannot post as the user."""
+    user_id = session.get("user_id")
+    if user_id is None:
+        return None
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        sent = request.headers.get("X-CSRF-Token", "")
+        if not sent or not secrets.compare_digest(sent, session.get("csrf", "")):
+            raise Unauthorized("missing or wrong X-CSRF-Token for a write from a web page; "
+                               "reload the page")
+    with store().read() as conn:
+        return load_actor(conn, user_id)
+
+
 def actor() -> Actor:
-    """The caller, from ``Authorization: Bearer <token>``; 401 without one."""
+    """The caller, from ``Authorization: Bearer <token>`` or the web session; 401
+    without either."""
     if "actor" not in g:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
+        if not header and "user_id" in session:
+            found = _session_actor()
+            if found is None:
+                raise Unauthorized("your session has ended; log in again")
+            g.actor = found
+            return found
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("missing API token: send 'Authorization: Bearer <token>'; get "
                                "one from POST /api/v1/auth/token or `loom token create`")

@@ -1,7 +1,9 @@
-"""Server-rendered pages: login, the app launcher and read-only record lists.
+"""Server-rendered pages (Jinja2, autoescaped) with small vanilla JavaScript.
 
-Forms, approvals and dashboards pages grow here (issue 8); the pages share the
-API's services and permission checks.
+One module per kind of page: ``pages_auth`` (login, logout, the app launcher),
+``pages_records`` (lists, record and form pages). Pages call the same services as
+the API, so permissions are checked in one place; the pages' scripts call the API
+with the session cookie and the CSRF token.
 """
 
 from __future__ import annotations
@@ -22,12 +24,7 @@ from flask import (
 )
 
 from engines.forms.definition import label_text
-from engines.forms.display import display_text
 from runtime.auth.actors import load_actor
-from runtime.auth.users import authenticate
-from runtime.services import apps, query
-from runtime.services.errors import ServiceError
-from runtime.services.recordio import record_titles
 
 web = Blueprint("web", __name__)
 
@@ -89,68 +86,8 @@ def login_required(view):
     return wrapper
 
 
-@web.route("/login", methods=["GET", "POST"])
-def login():
-    error = None
-    if request.method == "POST":
-        _check_csrf()
-        with store().read() as conn:
-            user_id = authenticate(conn, request.form.get("username", ""),
-                                   request.form.get("password", ""))
-        if user_id is not None:
-            session.clear()
-            session["user_id"] = user_id
-            target = request.args.get("next", "")
-            # Only local paths: an absolute URL here would be an open redirect.
-            if not target.startswith("/") or target.startswith("//"):
-                target = url_for("web.home")
-            return redirect(target)
-        error = TEXT[lang()]["wrong"]
-    return render_template("login.html", error=error), 401 if error else 200
-
-
-@web.post("/logout")
-def logout():
-    _check_csrf()
-    session.clear()
-    return redirect(url_for("web.login"))
-
-
-@web.get("/")
-@login_required
-def home():
-    return render_template("home.html", apps=apps.list_apps(store(), g.actor))
-
-
-@web.get("/apps/<app>/forms/<form>")
-@login_required
-def form_records(app, form):
-    try:
-        page = max(int(request.args.get("page", 1)), 1)
-    except ValueError:
-        page = 1
-    size = 50
-    try:
-        with store().read() as conn:
-            schema = apps.app_schema(store(), conn, g.actor, app)
-            ft = schema.form(form)
-            if ft is None:
-                abort(404)
-        result = query.list_records(store(), g.actor, app, form, limit=size,
-                                    offset=(page - 1) * size, sort="-id")
-    except ServiceError as error:
-        abort(error.status if error.status in (403, 404) else 400, error.message)
-    columns = [f for f in ft.form.scalar_fields][:8]
-    language = lang()
-    with store().read() as conn:
-        titles = {f.key: record_titles(conn, schema, f, [r[f.key] for r in result["records"]])
-                  for f in columns if f.type in ("relation", "user", "department")}
-    rows = [[display_text(f, r.get(f.key), language, titles.get(f.key)) for f in columns]
-            for r in result["records"]]
-    return render_template("records.html", app=schema, form=ft.form, columns=columns,
-                           rows=zip([r["id"] for r in result["records"]], rows, strict=True),
-                           result=result, page=page, pages=max(1, -(-result["total"] // size)))
-
-
 def error_page(error):
     return render_template("error.html", error=error), error.code or 500
+
+
+from runtime.web import pages_auth, pages_records  # noqa: E402,F401
