@@ -159,3 +159,22 @@ def test_openapi_document_describes_live_forms(installed, client, admin_headers)
     lines = document["components"]["schemas"]["receipts.receipts"]["properties"]["lines"]
     assert lines["items"]["properties"]["qty"]["type"] == "number"
     assert "/apps/receipts/forms/receipts/records/{id}" in document["paths"]
+
+
+def test_openapi_covers_every_field_type():
+    from engines.forms.definition import parse_form
+    from engines.forms.fieldtypes import FIELD_TYPES
+    from runtime.api.openapi import record_schema
+
+    extra = {"select": {"options": ["a"]}, "multiselect": {"options": ["a"]},
+             "relation": {"target": "x"}, "barcode": {"target": "x", "match": "code"},
+             "autonumber": {"pattern": "N{seq}"}, "formula": {"expr": "1", "result": "text"},
+             "rollup": {"source": "x", "via": "y", "aggregate": "count"}}
+    fields = [{"key": f"f_{name}", "type": name, **extra.get(name, {})}
+              for name in [*FIELD_TYPES, "formula"]]
+    fields.append({"key": "lines", "type": "subtable", "fields": [{"key": "q", "type": "number"}]})
+    schema = record_schema(parse_form({"key": "all", "label": "all", "fields": fields}))
+    for field in fields:
+        assert schema["properties"][field["key"]], field["type"]
+    assert schema["properties"]["f_formula"]["type"] == "string"
+    assert schema["properties"]["f_formula"]["readOnly"] is True

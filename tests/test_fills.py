@@ -14,16 +14,12 @@ BASE = "/api/v1/apps/receipts/forms/receipts/records"
 
 @pytest.fixture
 def scanning(installed):
+    """The example receipt form scans codes into lines; here it matches specs too."""
     with installed.read() as conn:
         form = copy.deepcopy(installed.app(conn, "receipts").form("receipts").form.raw)
     lines = next(f for f in form["fields"] if f["key"] == "lines")
-    material = next(f for f in lines["fields"] if f["key"] == "material")
-    material["fill"] = {"name": "name", "spec": "spec", "price": "standard_cost"}
-    lines["fields"][1:1] = [
-        {"key": "scan", "type": "barcode", "target": "materials", "match": ["code", "spec"],
-         "relation": "material", "label": "扫码"},
-        {"key": "name", "type": "text", "label": "名称"},
-        {"key": "spec", "type": "text", "label": "规格"}]
+    scan = next(f for f in lines["fields"] if f["key"] == "scan")
+    scan["match"] = ["code", "spec"]
     put_form(installed, SYSTEM, "receipts", "receipts", form)
     return installed
 
@@ -66,9 +62,10 @@ def test_picking_a_relation_fills_and_changing_it_refills(scanning, client, admi
 def test_fill_definitions_are_checked(installed, client, admin_headers):
     form = client.get("/api/v1/apps/receipts/forms/receipts", headers=admin_headers).json["form"]
     lines = next(f for f in form["fields"] if f["key"] == "lines")
-    lines["fields"][0]["fill"] = {"nme": "name", "lot": "colour"}
-    lines["fields"].append({"key": "scan", "type": "barcode", "target": "materials",
-                            "match": "cod", "relation": "lot"})
+    material = next(f for f in lines["fields"] if f["key"] == "material")
+    material["fill"] = {"nme": "name", "lot": "colour"}
+    scan = next(f for f in lines["fields"] if f["key"] == "scan")
+    scan.update({"match": "cod", "relation": "lot"})
     response = client.put("/api/v1/apps/receipts/forms/receipts", headers=admin_headers,
                           json=form)
     assert response.status_code == 422

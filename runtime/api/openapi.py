@@ -27,6 +27,8 @@ _FIELD_SCHEMAS = {
                                                   "address": {"type": "string"}}},
     "signature": {"type": "string", "pattern": "^data:image/"},
     "autonumber": {"type": "string", "readOnly": True},
+    "barcode": {"type": "string", "description": "a scanned code; resolves to a record"},
+    "rollup": {"type": "number", "readOnly": True},
     "attachment": {"type": "array", "items": {"oneOf": [
         {"type": "integer", "description": "an uploaded file's id"},
         {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
@@ -45,6 +47,9 @@ def field_schema(field) -> dict:
             "properties": {"id": {"type": "integer", "description": "keep to update a line"},
                            **{f.key: field_schema(f) for f in field.fields}},
             "required": [f.key for f in field.fields if f.required]}}
+    elif field.type == "formula":
+        result = field.get("result", "number")
+        schema = {**(_FIELD_SCHEMAS.get(result) or {"type": "number"}), "readOnly": True}
     else:
         schema = dict(_FIELD_SCHEMAS[field.type])
     schema = {**schema, "nullable": not field.required} if field.type != "subtable" else schema

@@ -32,11 +32,20 @@ TEXT = {
     "zh": {"login": "登录", "logout": "退出", "username": "用户名", "password": "密码",
            "apps": "应用", "records": "条记录", "wrong": "用户名或密码错误",
            "prev": "上一页", "next": "下一页", "no_apps": "还没有可用的应用。",
-           "no_records": "还没有记录。"},
+           "no_records": "还没有记录。", "new": "新建", "save": "保存", "cancel": "取消",
+           "edit": "编辑", "add_line": "添加一行", "remove": "删除此行", "up": "上移",
+           "search": "输入以搜索", "scan": "扫描或输入条码后回车", "clear": "清除",
+           "address": "地址", "history": "历史记录", "by": "操作人", "changed": "变更",
+           "create": "创建", "update": "修改", "delete": "删除"},
     "en": {"login": "Log in", "logout": "Log out", "username": "Username",
            "password": "Password", "apps": "Apps", "records": "records",
            "wrong": "Wrong username or password", "prev": "Previous", "next": "Next",
-           "no_apps": "No apps yet.", "no_records": "No records yet."},
+           "no_apps": "No apps yet.", "no_records": "No records yet.", "new": "New",
+           "save": "Save", "cancel": "Cancel", "edit": "Edit", "add_line": "Add line",
+           "remove": "Remove line", "up": "Move up", "search": "Type to search",
+           "scan": "Scan or type a code, then Enter", "clear": "Clear", "address": "Address",
+           "history": "History", "by": "By", "changed": "Changed", "create": "Created",
+           "update": "Changed", "delete": "Deleted"},
 }
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from flask import abort, g, render_template, request
+from flask import abort, g, render_template, request, url_for
+from sqlalchemy import select
 
 from engines.forms.display import display_text
-from runtime.services import apps, query
+from runtime.auth.permissions import require
+from runtime.services import apps, query, records
 from runtime.services.errors import ServiceError
 from runtime.services.recordio import record_titles
-from runtime.web import lang, login_required, store, web
+from runtime.storage import platform
+from runtime.web import csrf_token, lang, login_required, store, web
 
 
 @web.get("/apps/<app>/forms/<form>")
@@ -36,8 +39,113 @@ def form_records(app, form):
                   for f in columns if f.type in ("relation", "user", "department")}
     rows = [[display_text(f, r.get(f.key), language, titles.get(f.key)) for f in columns]
             for r in result["records"]]
+    from runtime.auth.permissions import allowed
+
     return render_template("records.html", app=schema, form=ft.form, columns=columns,
+                           can_create=allowed(g.actor, schema, form, "create"),
                            rows=zip([r["id"] for r in result["records"]], rows, strict=True),
                            result=result, page=page, pages=max(1, -(-result["total"] // size)))
 
 
+
+
+def _blocks(form):
+    """Layout blocks with their fields; fields no block names come last."""
+    by_key = {f.key: f for f in form.fields}
+    blocks, placed = [], set()
+    for block in form.raw.get("layout", []):
+        fields = [by_key[k] for k in block["fields"] if k in by_key]
+        placed |= {f.key for f in fields}
+        blocks.append({"title": block.get("section") or block.get("tab"),
+                       "columns": block.get("columns", 1), "fields": fields})
+    rest = [f for f in form.fields if f.key not in placed]
+    if rest:
+        blocks.append({"title": None, "columns": 2 if len(rest) > 3 else 1, "fields": rest})
+    return blocks
+
+
+def _form_page(app, form, record_id=None):
+    try:
+        record = records.get_record(store(), g.actor, app, form, record_id) \
+            if record_id else None
+        with store().read() as conn:
+            schema, ft = apps.open_form(store(), conn, g.actor, app, form)
+            require(g.actor, schema, form, "update" if record_id else "create")
+            users = conn.execute(select(platform.users.c.id, platform.users.c.display_name)
+                                 .where(platform.users.c.active)
+                                 .order_by(platform.users.c.display_name)).all()
+            departments = conn.execute(select(platform.departments.c.id,
+                                              platform.departments.c.name)).all()
+            titles = _reference_titles(conn, schema, ft, [record] if record else [])
+    except ServiceError as error:
+        abort(error.status if error.status in (403, 404) else 400, error.message)
+    targets = {}
+    for f in _all_fields(ft.form):
+        if f.type == "relation" and schema.form(f.target):
+            title = list(schema.form(f.target).form.title) or \
+                [schema.form(f.target).form.scalar_fields[0].key]
+            targets[f.target] = {"search": title[0], "fields": title}
+    config = {"app": app, "form": form, "csrf": csrf_token(), "record": record,
+              "titles": titles, "targets": targets,
+              "recordPage": url_for("web.form_records", app=app, form=form) + "/"}
+    return render_template("record_form.html", app=schema, form=ft.form, record=record,
+                           blocks=_blocks(ft.form), config=config, users=users,
+                           departments=departments)
+
+
+def _all_fields(form):
+    for f in form.fields:
+        yield f
+        yield from f.fields
+
+
+def _reference_titles(conn, schema, ft, records) -> dict:
+    """{path: {id: title}} for the relation, user and department values shown."""
+    titles = {}
+    for f in ft.form.scalar_fields:
+        if f.type in ("relation", "user", "department"):
+            titles[f.key] = {str(k): v for k, v in record_titles(
+                conn, schema, f, [r.get(f.key) for r in records]).items()}
+    for sub in ft.form.subtables:
+        for f in sub.fields:
+            if f.type in ("relation", "user", "department"):
+                ids = [line.get(f.key) for r in records for line in r.get(sub.key, [])]
+                titles[f"{sub.key}.{f.key}"] = {str(k): v for k, v in record_titles(
+                    conn, schema, f, ids).items()}
+    return titles
+
+
+@web.get("/apps/<app>/forms/<form>/new")
+@login_required
+def new_record(app, form):
+    return _form_page(app, form)
+
+
+@web.get("/apps/<app>/forms/<form>/<int:record_id>/edit")
+@login_required
+def edit_record(app, form, record_id):
+    return _form_page(app, form, record_id)
+
+
+@web.get("/apps/<app>/forms/<form>/<int:record_id>")
+@login_required
+def show_record(app, form, record_id):
+    try:
+        record = records.get_record(store(), g.actor, app, form, record_id)
+        history = records.history(store(), g.actor, app, form, record_id)
+        with store().read() as conn:
+            schema, ft = apps.open_form(store(), conn, g.actor, app, form)
+            titles = _reference_titles(conn, schema, ft, [record])
+    except ServiceError as error:
+        abort(error.status if error.status in (403, 404) else 400, error.message)
+    language = lang()
+
+    def shown(f, value, path):
+        known = {int(k): v for k, v in titles.get(path, {}).items()}
+        return display_text(f, value, language, known)
+
+    fields = [(f, shown(f, record.get(f.key), f.key)) for f in ft.form.scalar_fields]
+    subtables = [(s, [[shown(c, line.get(c.key), f"{s.key}.{c.key}") for c in s.fields]
+                      for line in record.get(s.key, [])]) for s in ft.form.subtables]
+    return render_template("record.html", app=schema, form=ft.form, record=record,
+                           fields=fields, subtables=subtables, history=history)

@@ -1,0 +1,274 @@
+// The record form: collects a draft, asks the server to evaluate it as the user types
+// (formulas, fills, scans, visibility, messages), and saves through the REST API.
+// Everything the server decides stays on the server; this file only moves values.
+
+const config = JSON.parse(document.getElementById("form-config").textContent);
+const form = document.getElementById("record-form");
+const api = `/api/v1/apps/${config.app}/forms/${config.form}/records`;
+const headers = {"Content-Type": "application/json", "X-CSRF-Token": config.csrf};
+const computed = new Set(["formula", "rollup", "autonumber"]);
+let version = config.record ? config.record.version : null;
+
+// ---- values in and out of controls -------------------------------------------------
+
+function readControl(el) {
+  const kind = el.dataset.kind;
+  if (kind === "checkbox") return el.checked;
+  if (kind === "multiselect") return [...el.selectedOptions].map((o) => o.value);
+  if (kind === "relation" || kind === "reference") {
+    const id = kind === "relation" ? el.dataset.id : el.value;
+    return id ? Number(id) : null;
+  }
+  if (kind === "attachment") return JSON.parse(el.dataset.files || "[]").map((f) => f.id);
+  if (kind === "signature") return el.dataset.value || null;
+  if (kind === "location") return el.value ? {address: el.value} : null;
+  if (el.tagName === "OUTPUT") return undefined;
+  return el.value === "" ? null : el.value;
+}
+
+function writeControl(el, value, title) {
+  const kind = el.dataset.kind;
+  if (el.tagName === "OUTPUT") { el.textContent = value ?? ""; return; }
+  if (kind === "checkbox") el.checked = Boolean(value);
+  else if (kind === "multiselect") [...el.options].forEach((o) => { o.selected = (value || []).includes(o.value); });
+  else if (kind === "relation") { el.dataset.id = value ?? ""; el.value = value ? (title || `#${value}`) : ""; }
+  else if (kind === "attachment") { el.dataset.files = JSON.stringify(value || []); showFiles(el); }
+  else if (kind === "signature") { el.dataset.value = value || ""; if (value) drawImage(el, value); }
+  else if (kind === "location") el.value = value ? (value.address || `${value.lat}, ${value.lng}`) : "";
+  else if (kind === "datetime") el.value = value ? String(value).slice(0, 19) : "";
+  else el.value = value ?? "";
+}
+
+function blank(value) {
+  return value === null || value === undefined || value === "" || (Array.isArray(value) && !value.length);
+}
+
+const scopeControls = (scope) => [...scope.querySelectorAll("[data-field]")].filter(
+  (el) => el.closest("[data-subtable], form") === scope || (scope.matches("tr") && el.closest("tr") === scope));
+
+function collect() {
+  const draft = {};
+  for (const el of scopeControls(form)) {
+    const value = readControl(el);
+    if (value !== undefined && !blank(value)) draft[el.dataset.field] = value;
+  }
+  for (const sub of form.querySelectorAll("[data-subtable]")) {
+    draft[sub.dataset.subtable] = [...sub.querySelectorAll("tbody tr.line")].map((row) => {
+      const line = row.dataset.id ? {id: Number(row.dataset.id)} : {};
+      for (const el of row.querySelectorAll("[data-field]")) {
+        const value = readControl(el);
+        if (value !== undefined && !blank(value)) line[el.dataset.field] = value;
+      }
+      return line;
+    });
+  }
+  return draft;
+}
+
+// ---- subtable lines ----------------------------------------------------------------
+
+function addLine(sub, line = {}) {
+  const row = sub.querySelector("template").content.firstElementChild.cloneNode(true);
+  if (line.id) row.dataset.id = line.id;
+  sub.querySelector("tbody").append(row);
+  for (const el of row.querySelectorAll("[data-field]")) {
+    el.id = `${el.id}-${crypto.randomUUID().slice(0, 8)}`;
+    const value = line[el.dataset.field];
+    if (value !== undefined) writeControl(el, value, (config.titles[`${sub.dataset.subtable}.${el.dataset.field}`] || {})[value]);
+  }
+  wire(row);
+  renumber(sub);
+  return row;
+}
+
+function renumber(sub) {
+  sub.querySelectorAll("tbody tr.line").forEach((row, i) => {
+    row.querySelector(".line-no").textContent = i + 1;
+    for (const box of row.querySelectorAll(".field")) box.dataset.path = `${sub.dataset.subtable}[${i}].${box.dataset.pathKey}`;
+  });
+}
+
+// ---- talking to the server ---------------------------------------------------------
+
+function showMessages(errors, hidden = [], required = []) {
+  form.querySelectorAll(".msg").forEach((m) => { m.textContent = ""; });
+  form.querySelectorAll("[data-path]").forEach((box) => {
+    box.hidden = hidden.includes(box.dataset.path);
+    box.classList.toggle("required", required.includes(box.dataset.path));
+  });
+  const general = [];
+  for (const error of errors) {
+    const box = form.querySelector(`[data-path="${CSS.escape(error.field || "")}"]`);
+    const msg = box && (box.matches(".msg") ? box : box.querySelector(".msg"));
+    if (msg) msg.textContent = msg.textContent ? `${msg.textContent}; ${error.message}` : error.message;
+    else general.push(error.field ? `${error.field}: ${error.message}` : error.message);
+  }
+  const banner = form.querySelector(".form-error");
+  banner.textContent = general.join(" · ");
+  banner.hidden = !general.length;
+}
+
+function apply(values, scope, prefix) {
+  for (const el of scopeControls(scope)) {
+    const key = el.dataset.field;
+    if (!(key in values)) continue;
+    const isComputed = computed.has(el.dataset.kind) || el.tagName === "OUTPUT";
+    if (isComputed || (blank(readControl(el)) && !blank(values[key])) ) {
+      writeControl(el, values[key], (config.titles[prefix + key] || {})[values[key]]);
+    }
+  }
+}
+
+let pending = null;
+async function evaluate() {
+  const url = `${api}/evaluate${config.record ? `?id=${config.record.id}` : ""}`;
+  const response = await fetch(url, {method: "POST", headers, body: JSON.stringify(collect())});
+  if (!response.ok) return;
+  const result = await response.json();
+  apply(result.values, form, "");
+  for (const sub of form.querySelectorAll("[data-subtable]")) {
+    const lines = result.values[sub.dataset.subtable] || [];
+    sub.querySelectorAll("tbody tr.line").forEach((row, i) => { if (lines[i]) apply(lines[i], row, `${sub.dataset.subtable}.`); });
+  }
+  showMessages(result.errors.filter((e) => !/is required$/.test(e.message) || touched.has(e.field)), result.hidden, result.required);
+  form.dispatchEvent(new CustomEvent("evaluated"));
+}
+
+const touched = new Set();
+function schedule(event) {
+  const box = event && event.target.closest("[data-path]");
+  if (box) touched.add(box.dataset.path);
+  clearTimeout(pending);
+  pending = setTimeout(evaluate, 200);
+}
+
+async function save(event) {
+  event.preventDefault();
+  const draft = collect();
+  if (config.record) draft.version = version;
+  const response = await fetch(config.record ? `${api}/${config.record.id}` : api, {
+    method: config.record ? "PATCH" : "POST", headers, body: JSON.stringify(draft)});
+  const result = await response.json().catch(() => ({errors: [{message: response.statusText}]}));
+  if (response.ok) { window.location = `${config.recordPage}${result.id}`; return; }
+  // Nothing typed is lost: the form keeps every value and shows what went wrong where.
+  form.querySelectorAll("[data-path]").forEach((box) => touched.add(box.dataset.path));
+  showMessages(result.errors || []);
+}
+
+// ---- special controls --------------------------------------------------------------
+
+async function searchRelation(el) {
+  const target = config.targets[el.dataset.target];
+  if (!target || !el.value || el.value.startsWith("#")) return;
+  const list = document.getElementById(el.getAttribute("list"));
+  const params = new URLSearchParams({limit: "10", [`${target.search}__contains`]: el.value});
+  const response = await fetch(`/api/v1/apps/${config.app}/forms/${el.dataset.target}/records?${params}`);
+  if (!response.ok) return;
+  const {records} = await response.json();
+  el._choices = new Map(records.map((r) => [target.fields.map((k) => r[k]).filter(Boolean).join(" "), r.id]));
+  list.replaceChildren(...[...el._choices.keys()].map((text) => Object.assign(document.createElement("option"), {value: text})));
+}
+
+function pickRelation(el) {
+  const id = el._choices && el._choices.get(el.value);
+  el.dataset.id = id || (el.value ? el.dataset.id : "");
+  if (!el.value) el.dataset.id = "";
+}
+
+function showFiles(el) {
+  const list = el.parentElement.querySelector(".files");
+  list.replaceChildren(...JSON.parse(el.dataset.files || "[]").map((f) => {
+    const item = document.createElement("li");
+    item.textContent = `${f.name} (${Math.ceil(f.size / 1024)} KB)`;
+    return item;
+  }));
+}
+
+function upload(el) {
+  const progress = el.parentElement.querySelector("progress");
+  for (const file of el.files) {
+    const request = new XMLHttpRequest();
+    request.open("POST", `/api/v1/apps/${config.app}/files`);
+    request.setRequestHeader("X-CSRF-Token", config.csrf);
+    progress.hidden = false;
+    request.upload.onprogress = (e) => { progress.value = e.lengthComputable ? (100 * e.loaded) / e.total : 50; };
+    request.onload = () => {
+      progress.hidden = true;
+      const result = JSON.parse(request.responseText);
+      if (request.status === 201) {
+        el.dataset.files = JSON.stringify([...JSON.parse(el.dataset.files || "[]"), result]);
+        showFiles(el);
+        schedule();
+      } else showMessages(result.errors || []);
+    };
+    const data = new FormData();
+    data.append("file", file);
+    request.send(data);
+  }
+  el.value = "";
+}
+
+function drawImage(canvas, url) {
+  const image = new Image();
+  image.onload = () => canvas.getContext("2d").drawImage(image, 0, 0);
+  image.src = url;
+}
+
+function wireSignature(canvas) {
+  const context = canvas.getContext("2d");
+  let drawing = false;
+  const point = (e) => { const r = canvas.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; };
+  canvas.addEventListener("pointerdown", (e) => { drawing = true; context.beginPath(); context.moveTo(...point(e)); });
+  canvas.addEventListener("pointermove", (e) => { if (drawing) { context.lineTo(...point(e)); context.stroke(); } });
+  canvas.addEventListener("pointerup", () => { drawing = false; canvas.dataset.value = canvas.toDataURL("image/png"); schedule(); });
+  canvas.parentElement.querySelector(".clear-signature").addEventListener("click", () => {
+    context.clearRect(0, 0, canvas.width, canvas.height);
+    canvas.dataset.value = "";
+  });
+}
+
+function wire(scope) {
+  const isForm = scope === form;  // lines are wired when they are added
+  for (const el of scope.querySelectorAll("[data-field]")) {
+    if (isForm && el.closest("tr.line")) continue;
+    const kind = el.dataset.kind;
+    if (kind === "relation") {
+      el.addEventListener("input", () => { pickRelation(el); searchRelation(el); });
+      el.addEventListener("change", () => { pickRelation(el); schedule({target: el}); });
+    } else if (kind === "barcode") {
+      // A keyboard-wedge scanner types the code and Enter: resolve it at once.
+      el.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); touched.add(el.closest("[data-path]").dataset.path); evaluate(); } });
+    } else if (kind === "attachment") {
+      el.addEventListener("change", () => upload(el));
+    } else if (kind === "signature") {
+      wireSignature(el);
+    }
+  }
+  if (isForm) return;
+  scope.querySelectorAll(".remove-line").forEach((b) => b.addEventListener("click", () => {
+    const sub = b.closest("[data-subtable]"); b.closest("tr").remove(); renumber(sub); schedule();
+  }));
+  scope.querySelectorAll(".move-up").forEach((b) => b.addEventListener("click", () => {
+    const row = b.closest("tr"); if (row.previousElementSibling) row.previousElementSibling.before(row);
+    renumber(b.closest("[data-subtable]")); schedule();
+  }));
+}
+
+// ---- start -------------------------------------------------------------------------
+
+for (const box of form.querySelectorAll(":scope .field")) {
+  if (!box.closest("[data-subtable]")) box.dataset.path = box.dataset.pathKey;
+}
+for (const el of scopeControls(form)) {
+  if (config.record && el.dataset.field in config.record) writeControl(el, config.record[el.dataset.field], (config.titles[el.dataset.field] || {})[config.record[el.dataset.field]]);
+}
+for (const sub of form.querySelectorAll("[data-subtable]")) {
+  const lines = config.record ? config.record[sub.dataset.subtable] || [] : [{}];
+  lines.forEach((line) => addLine(sub, line));
+  sub.querySelector(".add-line").addEventListener("click", () => { addLine(sub).querySelector("[data-field]")?.focus(); schedule(); });
+}
+wire(form);
+form.addEventListener("input", schedule);
+form.addEventListener("change", schedule);
+form.addEventListener("submit", save);
+evaluate();
