@@ -5,7 +5,7 @@ from flask import jsonify, request, url_for
 from runtime.api import actor, api, body, int_arg, store
 from runtime.services import evaluate, query, records
 
-_LIST_ARGS = {"sort", "limit", "offset", "lang"}
+_LIST_ARGS = {"sort", "limit", "offset", "lang", "q"}
 
 
 @api.get("/apps/<app>/forms/<form>/records")
@@ -15,7 +15,7 @@ def list_records(app, form):
     result = query.list_records(store(), actor(), app, form, filters=filters,
                                 sort=request.args.get("sort"),
                                 limit=int_arg("limit", query.DEFAULT_LIMIT),
-                                offset=int_arg("offset", 0))
+                                offset=int_arg("offset", 0), search=request.args.get("q"))
     return jsonify(result)
 
 

@@ -15,7 +15,12 @@ from runtime.services.apps import open_form
 from runtime.services.errors import Invalid
 from runtime.services.fills import apply_fills, resolve_barcodes
 from runtime.services.formlogic import build_record, environment, logic_of
-from runtime.services.recordio import check_references, coerce_record, read_records
+from runtime.services.recordio import (
+    check_references,
+    coerce_record,
+    read_records,
+    record_titles,
+)
 from runtime.services.records import fetch_record
 
 
@@ -54,7 +59,26 @@ def evaluate_record(store, actor: Actor, app: str, form: str, draft,
         else:
             shown = _from_columns(ft, values, lines, existing)
         return {"values": shown, "hidden": sorted(hidden), "required": sorted(required),
-                "errors": errors}
+                "errors": errors, "titles": _titles(conn, schema, ft, shown)}
+
+
+def _titles(conn, schema, ft, shown: dict) -> dict:
+    """{path: title} of the linked records in the draft, so a page can name them."""
+    titles = {}
+    for f in ft.form.scalar_fields:
+        if f.type in ("relation", "user", "department") and shown.get(f.key):
+            found = record_titles(conn, schema, f, [shown[f.key]])
+            titles[f.key] = found.get(shown[f.key])
+    for sub in ft.form.subtables:
+        for f in sub.fields:
+            if f.type not in ("relation", "user", "department"):
+                continue
+            lines = shown.get(sub.key) or []
+            found = record_titles(conn, schema, f, [line.get(f.key) for line in lines])
+            for i, line in enumerate(lines):
+                if line.get(f.key) in found:
+                    titles[f"{sub.key}[{i}].{f.key}"] = found[line[f.key]]
+    return titles
 
 
 def _value(field, value):

@@ -52,8 +52,25 @@ def parse_filters(args) -> list[Filter]:
     return filters
 
 
+def search_condition(ft, text: str):
+    """Every word of ``text`` appears in one of the form's title fields (or, without a
+    title, its first text field) — what a person types into a search box or picker."""
+    keys = [k for k in ft.form.title if k in ft.columns] or [
+        f.key for f, _ in ft.fields_with_columns() if f.type in ("text", "autonumber")][:1]
+    words = text.split()
+    if not keys or not words:
+        return None
+    conditions = []
+    for word in words:
+        escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(or_(*(func.lower(cast(ft.columns[k], Text)).like(
+            f"%{escaped}%", escape="\\") for k in keys)))
+    return and_(*conditions)
+
+
 def list_records(store: Store, actor: Actor, app: str, form: str, *, filters=(),
-                 sort: str | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0) -> dict:
+                 sort: str | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0,
+                 search: str | None = None) -> dict:
     errors = []
     if not 0 < limit <= MAX_LIMIT:
         errors.append({"field": "limit", "message": f"limit must be 1 to {MAX_LIMIT}"})
@@ -69,6 +86,10 @@ def list_records(store: Store, actor: Actor, app: str, form: str, *, filters=(),
                 conditions.append(_condition(schema, ft, table, flt.path.split("."), flt))
             except _FilterError as error:
                 errors.append({"field": flt.path, "message": str(error)})
+        if search and search.strip():
+            found = search_condition(ft, search)
+            if found is not None:
+                conditions.append(found)
         order = _order_by(ft, sort, errors)
         if errors:
             raise Invalid(errors)

@@ -84,13 +84,28 @@ def _form_page(app, form, record_id=None):
         if f.type == "relation" and schema.form(f.target):
             title = list(schema.form(f.target).form.title) or \
                 [schema.form(f.target).form.scalar_fields[0].key]
-            targets[f.target] = {"search": title[0], "fields": title}
+            targets[f.target] = {"fields": title}
     config = {"app": app, "form": form, "csrf": csrf_token(), "record": record,
-              "titles": titles, "targets": targets,
+              "titles": titles, "targets": targets, "scans": _scans(ft.form),
               "recordPage": url_for("web.form_records", app=app, form=form) + "/"}
     return render_template("record_form.html", app=schema, form=ft.form, record=record,
                            blocks=_blocks(ft.form), config=config, users=users,
                            departments=departments)
+
+
+def _scans(form) -> dict:
+    """{"lines.scan": [fields a new scan clears]}: the relation it sets and that one's fills."""
+    scans = {}
+    scopes = [("", form.fields)] + [(f"{s.key}.", s.fields) for s in form.subtables]
+    for prefix, fields in scopes:
+        by_key = {f.key: f for f in fields}
+        for f in fields:
+            if f.type == "barcode":
+                relation = by_key.get(f.get("relation"))
+                fills = list((relation.get("fill") or {}) if relation else {})
+                scans[prefix + f.key] = ([relation.key] if relation else []) + fills + \
+                    list(f.get("fill") or {})
+    return scans
 
 
 def _all_fields(form):

@@ -108,13 +108,13 @@ function showMessages(errors, hidden = [], required = []) {
   banner.hidden = !general.length;
 }
 
-function apply(values, scope, prefix) {
+function apply(values, scope, prefix, titles) {
   for (const el of scopeControls(scope)) {
     const key = el.dataset.field;
     if (!(key in values)) continue;
     const isComputed = computed.has(el.dataset.kind) || el.tagName === "OUTPUT";
-    if (isComputed || (blank(readControl(el)) && !blank(values[key])) ) {
-      writeControl(el, values[key], (config.titles[prefix + key] || {})[values[key]]);
+    if (isComputed || (blank(readControl(el)) && !blank(values[key]))) {
+      writeControl(el, values[key], titles[prefix + key]);
     }
   }
 }
@@ -125,10 +125,11 @@ async function evaluate() {
   const response = await fetch(url, {method: "POST", headers, body: JSON.stringify(collect())});
   if (!response.ok) return;
   const result = await response.json();
-  apply(result.values, form, "");
+  apply(result.values, form, "", result.titles);
   for (const sub of form.querySelectorAll("[data-subtable]")) {
-    const lines = result.values[sub.dataset.subtable] || [];
-    sub.querySelectorAll("tbody tr.line").forEach((row, i) => { if (lines[i]) apply(lines[i], row, `${sub.dataset.subtable}.`); });
+    const key = sub.dataset.subtable;
+    const lines = result.values[key] || [];
+    sub.querySelectorAll("tbody tr.line").forEach((row, i) => { if (lines[i]) apply(lines[i], row, `${key}[${i}].`, result.titles); });
   }
   showMessages(result.errors.filter((e) => !/is required$/.test(e.message) || touched.has(e.field)), result.hidden, result.required);
   form.dispatchEvent(new CustomEvent("evaluated"));
@@ -161,7 +162,7 @@ async function searchRelation(el) {
   const target = config.targets[el.dataset.target];
   if (!target || !el.value || el.value.startsWith("#")) return;
   const list = document.getElementById(el.getAttribute("list"));
-  const params = new URLSearchParams({limit: "10", [`${target.search}__contains`]: el.value});
+  const params = new URLSearchParams({limit: "10", q: el.value});
   const response = await fetch(`/api/v1/apps/${config.app}/forms/${el.dataset.target}/records?${params}`);
   if (!response.ok) return;
   const {records} = await response.json();
@@ -237,7 +238,18 @@ function wire(scope) {
       el.addEventListener("change", () => { pickRelation(el); schedule({target: el}); });
     } else if (kind === "barcode") {
       // A keyboard-wedge scanner types the code and Enter: resolve it at once.
-      el.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); touched.add(el.closest("[data-path]").dataset.path); evaluate(); } });
+      el.addEventListener("keydown", (e) => {
+        if (e.key !== "Enter") return;
+        e.preventDefault();
+        // A new scan replaces what the last one filled in: clear it, then resolve.
+        const sub = el.closest("[data-subtable]");
+        const clears = config.scans[`${sub ? `${sub.dataset.subtable}.` : ""}${el.dataset.field}`] || [];
+        for (const other of scopeControls(el.closest("tr.line") || form)) {
+          if (clears.includes(other.dataset.field)) writeControl(other, null);
+        }
+        touched.add(el.closest("[data-path]").dataset.path);
+        evaluate();
+      });
     } else if (kind === "attachment") {
       el.addEventListener("change", () => upload(el));
     } else if (kind === "signature") {
