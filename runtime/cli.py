@@ -290,6 +290,40 @@ def token_create(username, data, name):
     click.echo(token)
 
 
+@main.command("import-excel")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--form", "target", required=True, metavar="APP.FORM",
+              help="Where the rows go, e.g. receipts.materials.")
+@click.option("--key", help="Update records whose KEY field matches instead of adding them.")
+@click.option("--dry-run", is_flag=True, help="Check every row; keep nothing.")
+@data_option
+def import_excel(file: Path, target: str, key, dry_run, data):
+    """Import the rows of an .xlsx or .csv file into a form (all or nothing)."""
+    from runtime.auth.actors import SYSTEM
+    from runtime.services.spreadsheets import import_rows
+
+    app, _, form = target.partition(".")
+    if not form:
+        _fail("--form is APP.FORM, e.g. receipts.materials")
+    store = _store(data.resolve())
+    with click.progressbar(length=1, label=f"Importing {file.name}") as bar:
+        def progress(done, total):
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        report = _service_call(import_rows, store, SYSTEM, app, form, file.read_bytes(),
+                               file.name, key=key, dry_run=dry_run, progress=progress)
+    for error in report["errors"][:50]:
+        column = f", column '{error['column']}'" if error["column"] else ""
+        click.echo(f"  row {error['row']}{column}: {error['message']}")
+    if report["unmatched"]:
+        click.echo(f"  ignored columns (no field by that name): {', '.join(report['unmatched'])}")
+    if report["errors"]:
+        _fail(f"{len(report['errors'])} problem(s) in {report['rows']} rows; nothing imported")
+    verb = "would create" if dry_run else "created"
+    click.echo(f"{report['rows']} rows: {verb} {report['created']}, updated {report['updated']}.")
+
+
 @main.command("backup")
 @data_option
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from flask import jsonify, request, url_for
+from flask import Response, jsonify, request, url_for
 
 from runtime.api import actor, api, body, int_arg, store
-from runtime.services import evaluate, query, records
+from runtime.services import evaluate, query, records, spreadsheets
+from runtime.services.errors import Invalid
 
 _LIST_ARGS = {"sort", "limit", "offset", "lang", "q"}
 
@@ -60,3 +61,34 @@ def evaluate_record(app, form):
     record_id = int(record_id) if record_id and record_id.isdigit() else None
     return jsonify(evaluate.evaluate_record(store(), actor(), app, form, body(),
                                             record_id=record_id))
+
+
+@api.post("/apps/<app>/forms/<form>/import")
+def import_records(app, form):
+    """Rows of an .xlsx / .csv as records: all or nothing; ?dry_run=1 previews,
+    ?key=<field> updates the records whose key matches (upsert)."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise Invalid([{"field": "file", "message": "send the spreadsheet as multipart/form-data "
+                        "in a part named 'file'"}])
+    dry_run = request.args.get("dry_run", "").lower() in ("1", "true", "yes")
+    report = spreadsheets.import_rows(store(), actor(), app, form, upload.read(),
+                                      upload.filename, key=request.args.get("key") or None,
+                                      dry_run=dry_run)
+    return jsonify(report), 200 if report["committed"] or dry_run else 422
+
+
+@api.get("/apps/<app>/forms/<form>/export")
+def export_records(app, form):
+    fmt = request.args.get("format", "xlsx")
+    if fmt not in ("xlsx", "csv"):
+        raise Invalid([{"field": "format", "message": "format is xlsx or csv"}])
+    filters = query.parse_filters((k, v) for k, v in request.args.items(multi=True)
+                                  if k not in _LIST_ARGS | {"format"})
+    data = spreadsheets.export_rows(store(), actor(), app, form, fmt=fmt, filters=filters,
+                                    sort=request.args.get("sort"), search=request.args.get("q"),
+                                    lang=request.args.get("lang", "zh"))
+    mimetype = "text/csv" if fmt == "csv" else \
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return Response(data, mimetype=mimetype, headers={
+        "Content-Disposition": f'attachment; filename="{app}-{form}.{fmt}"'})

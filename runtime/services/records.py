@@ -90,22 +90,27 @@ def _current(conn, ft: FormTables, record_id: int) -> dict:
 def create_record(store: Store, actor: Actor, app: str, form: str, data) -> dict:
     with store.write() as conn:
         schema, ft = open_form(store, conn, actor, app, form)
-        require(actor, schema, form, "create")
-        values, lines, _ = prepare(conn, schema, ft, actor, data)
-        _assign_numbers(conn, app, ft, values)
-        now = platform.utcnow()
-        row = {"_version": 1, "_created_at": now, "_created_by": actor.id,
-               "_updated_at": now, "_updated_by": actor.id, "_dept": actor.department_id,
-               **values}
-        record_id = conn.execute(insert(ft.table), row).inserted_primary_key[0]
-        written = _write_lines(conn, ft, record_id, lines, {})  # a new record has no lines
-        claim_files(conn, form, record_id, attached_file_ids(ft, values, lines))
-        # The record as written, without reading it back (the write path's hot spot).
-        record = records_as_written(conn, ft, {c.name: None for c in ft.table.c} | row
-                                    | {"id": record_id}, written)
-        refresh_derived(conn, schema, ft, None, record)
-        append_audit(conn, actor, app, form, record_id, "create", None, record)
-        return record
+        return create_in(conn, actor, schema, ft, data)
+
+
+def create_in(conn, actor: Actor, schema, ft: FormTables, data) -> dict:
+    """Create a record inside the caller's transaction (imports, rule actions)."""
+    require(actor, schema, ft.form.key, "create")
+    values, lines, _ = prepare(conn, schema, ft, actor, data)
+    _assign_numbers(conn, schema.key, ft, values)
+    now = platform.utcnow()
+    row = {"_version": 1, "_created_at": now, "_created_by": actor.id,
+           "_updated_at": now, "_updated_by": actor.id, "_dept": actor.department_id,
+           **values}
+    record_id = conn.execute(insert(ft.table), row).inserted_primary_key[0]
+    written = _write_lines(conn, ft, record_id, lines, {})  # a new record has no lines
+    claim_files(conn, ft.form.key, record_id, attached_file_ids(ft, values, lines))
+    # The record as written, without reading it back (the write path's hot spot).
+    record = records_as_written(conn, ft, {c.name: None for c in ft.table.c} | row
+                                | {"id": record_id}, written)
+    refresh_derived(conn, schema, ft, None, record)
+    append_audit(conn, actor, schema.key, ft.form.key, record_id, "create", None, record)
+    return record
 
 
 def get_record(store: Store, actor: Actor, app: str, form: str, record_id: int) -> dict:
@@ -123,28 +128,35 @@ def update_record(store: Store, actor: Actor, app: str, form: str, record_id: in
     makes the write conditional: a record changed since then gets 409 and no change."""
     with store.write() as conn:
         schema, ft = open_form(store, conn, actor, app, form)
-        granted = require(actor, schema, form, "update")
-        row = fetch_record(conn, actor, ft, granted, record_id)
-        if isinstance(patch, dict) and version is None:
-            version = patch.get("version")
-        if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
-            raise Invalid([{"field": "version", "message": "version must be a whole number"}])
-        if version is not None and version != row["_version"]:
-            raise _stale(form, record_id, version, row)
-        values, lines, before = prepare(conn, schema, ft, actor, patch, existing_row=row)
-        result = conn.execute(
-            update(ft.table).where(and_(ft.table.c.id == record_id,
-                                        ft.table.c._version == row["_version"])),
-            {"_version": row["_version"] + 1, "_updated_at": platform.utcnow(),
-             "_updated_by": actor.id, **values})
-        if result.rowcount != 1:  # changed between our read and write (PostgreSQL)
-            raise _stale(form, record_id, row["_version"], row)
-        _write_lines(conn, ft, record_id, lines, before)
-        claim_files(conn, form, record_id, attached_file_ids(ft, values, lines))
-        after = _current(conn, ft, record_id)
-        refresh_derived(conn, schema, ft, before, after)
-        append_audit(conn, actor, app, form, record_id, "update", before, after)
-        return after
+        return update_in(conn, actor, schema, ft, record_id, patch, version=version)
+
+
+def update_in(conn, actor: Actor, schema, ft: FormTables, record_id: int, patch, *,
+              version: int | None = None) -> dict:
+    """Update a record inside the caller's transaction (see ``update_record``)."""
+    form = ft.form.key
+    granted = require(actor, schema, form, "update")
+    row = fetch_record(conn, actor, ft, granted, record_id)
+    if isinstance(patch, dict) and version is None:
+        version = patch.get("version")
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+        raise Invalid([{"field": "version", "message": "version must be a whole number"}])
+    if version is not None and version != row["_version"]:
+        raise _stale(form, record_id, version, row)
+    values, lines, before = prepare(conn, schema, ft, actor, patch, existing_row=row)
+    result = conn.execute(
+        update(ft.table).where(and_(ft.table.c.id == record_id,
+                                    ft.table.c._version == row["_version"])),
+        {"_version": row["_version"] + 1, "_updated_at": platform.utcnow(),
+         "_updated_by": actor.id, **values})
+    if result.rowcount != 1:  # changed between our read and write (PostgreSQL)
+        raise _stale(form, record_id, row["_version"], row)
+    _write_lines(conn, ft, record_id, lines, before)
+    claim_files(conn, form, record_id, attached_file_ids(ft, values, lines))
+    after = _current(conn, ft, record_id)
+    refresh_derived(conn, schema, ft, before, after)
+    append_audit(conn, actor, schema.key, form, record_id, "update", before, after)
+    return after
 
 
 def _stale(form: str, record_id: int, version: int, row) -> Conflict:
