@@ -6,7 +6,7 @@ from flask import abort, g, render_template, request, url_for
 from sqlalchemy import select
 
 from engines.forms.display import display_text
-from runtime.auth.permissions import require
+from runtime.auth.permissions import allowed, require
 from runtime.services import apps, query, records
 from runtime.services.errors import ServiceError
 from runtime.services.recordio import record_titles
@@ -39,8 +39,6 @@ def form_records(app, form):
                   for f in columns if f.type in ("relation", "user", "department")}
     rows = [[display_text(f, r.get(f.key), language, titles.get(f.key)) for f in columns]
             for r in result["records"]]
-    from runtime.auth.permissions import allowed
-
     return render_template("records.html", app=schema, form=ft.form, columns=columns,
                            can_create=allowed(g.actor, schema, form, "create"),
                            rows=zip([r["id"] for r in result["records"]], rows, strict=True),
@@ -164,3 +162,15 @@ def show_record(app, form, record_id):
                       for line in record.get(s.key, [])]) for s in ft.form.subtables]
     return render_template("record.html", app=schema, form=ft.form, record=record,
                            fields=fields, subtables=subtables, history=history)
+
+
+@web.get("/apps/<app>/forms/<form>/import")
+@login_required
+def import_page(app, form):
+    try:
+        with store().read() as conn:
+            schema, ft = apps.open_form(store(), conn, g.actor, app, form)
+            require(g.actor, schema, form, "create")
+    except ServiceError as error:
+        abort(error.status if error.status in (403, 404) else 400, error.message)
+    return render_template("import.html", app=schema, form=ft.form)
