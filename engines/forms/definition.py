@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # Keys every record carries; a field may not take one of these names.
-SYSTEM_KEYS = ("id", "version", "created_at", "created_by", "updated_at", "updated_by")
+SYSTEM_KEYS = ("id", "version", "created_at", "created_by", "updated_at", "updated_by",
+               "approval")
 
 
 @dataclass(frozen=True)

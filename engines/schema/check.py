@@ -12,7 +12,8 @@ import difflib
 
 from engines.forms.autonumber import PatternError, parse_pattern
 from engines.forms.definition import SYSTEM_KEYS, parse_form
-from engines.forms.logic import LogicError, compile_logic
+from engines.flows import validate_flow
+from engines.forms.logic import LogicError, compile_logic, describe
 from engines.schema import validate
 
 APP_FILE = "app.json"
@@ -23,6 +24,8 @@ def kind_of(path: str) -> str | None:
         return "app"
     if path.startswith("forms/") and path.endswith(".json"):
         return "form"
+    if path.startswith("flows/") and path.endswith(".json"):
+        return "flow"
     return None
 
 
@@ -37,7 +40,7 @@ def check_app(documents: dict[str, object]) -> list[tuple[str, str, str]]:
         kind = kind_of(path)
         if kind is None:
             problems.append((path, "", "unknown kind of definition file; forms go in forms/"
-                             "<key>.json and the app in app.json"))
+                             "<key>.json, flows in flows/<key>.json and the app in app.json"))
             continue
         problems += [(path, pointer, message) for pointer, message in validate(kind, doc)]
     if APP_FILE not in documents:
@@ -55,7 +58,21 @@ def check_app(documents: dict[str, object]) -> list[tuple[str, str, str]]:
             problems += [(path, p, m) for p, m in check_form(
                 doc, {k: d for k, (_, d) in forms.items()})]
     problems += [(APP_FILE, p, m) for p, m in check_app_document(documents[APP_FILE], set(forms))]
+    roles = [r["key"] for r in documents[APP_FILE].get("roles", [])]
+    form_docs = {k: d for k, (_, d) in forms.items()}
+    for path, doc in documents.items():
+        if kind_of(path) == "flow":
+            problems += [(path, p, m) for p, m in check_flow(doc, form_docs, roles)]
     return problems
+
+
+def check_flow(doc: dict, forms: dict[str, dict], roles: list[str]) -> list[tuple[str, str]]:
+    """A flow's form exists and its conditions, approvers and field permissions fit it."""
+    if doc["form"] not in forms:
+        return [("/form", f"flow '{doc['key']}' is for form '{doc['form']}', which this app "
+                 f"does not have{suggest(doc['form'], forms)}")]
+    parsed = {key: parse_form(d) for key, d in forms.items()}
+    return validate_flow(doc, describe(parsed[doc["form"]], parsed), roles)
 
 
 def check_form(doc: dict, forms: dict[str, dict]) -> list[tuple[str, str]]:

@@ -73,3 +73,13 @@ def put_form(app, form):
     dry_run = request.args.get("dry_run", "").lower() in ("1", "true", "yes")
     result = apps.put_form(store(), actor(), app, form, body(), dry_run=dry_run)
     return jsonify(result)
+
+
+@api.get("/apps/<app>/flows/<flow>")
+def get_flow(app, flow):
+    return jsonify(apps.get_flow(store(), actor(), app, flow))
+
+
+@api.put("/apps/<app>/flows/<flow>")
+def put_flow(app, flow):
+    return jsonify(apps.put_flow(store(), actor(), app, flow, body()))

@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask import Response, jsonify, request, url_for
 
 from runtime.api import actor, api, body, int_arg, store
-from runtime.services import evaluate, query, records, spreadsheets
+from runtime.services import approvals, evaluate, query, records, spreadsheets
 from runtime.services.errors import Invalid
 
 _LIST_ARGS = {"sort", "limit", "offset", "lang", "q"}
@@ -51,7 +51,56 @@ def delete_record(app, form, record_id):
 
 @api.get("/apps/<app>/forms/<form>/records/<int:record_id>/history")
 def record_history(app, form, record_id):
-    return jsonify({"history": records.history(store(), actor(), app, form, record_id)})
+    return jsonify(records.history(store(), actor(), app, form, record_id))
+
+
+def _optional_body() -> dict:
+    if not request.get_data(cache=True).strip():
+        return {}
+    data = body()
+    if not isinstance(data, dict):
+        raise Invalid([{"field": None, "message": "expected a JSON object"}])
+    return data
+
+
+@api.post("/apps/<app>/forms/<form>/records/<int:record_id>/submit")
+def submit_record(app, form, record_id):
+    data = _optional_body()
+    return jsonify(approvals.submit_record(store(), actor(), app, form, record_id,
+                                           comment=data.get("comment")))
+
+
+@api.post("/apps/<app>/forms/<form>/records/<int:record_id>/withdraw")
+def withdraw_record(app, form, record_id):
+    data = _optional_body()
+    return jsonify(approvals.withdraw_record(store(), actor(), app, form, record_id,
+                                             comment=data.get("comment")))
+
+
+@api.get("/tasks")
+def list_tasks():
+    return jsonify(approvals.list_tasks(store(), actor(), request.args.get("box", "todo"),
+                                        limit=min(int_arg("limit", 50), 500),
+                                        offset=int_arg("offset", 0)))
+
+
+_TASK_OPTIONS = {"comment": str, "to_node": str, "to": int, "users": list, "position": str}
+
+
+@api.post("/tasks/<int:task_id>/<action>")
+def act_on_task(task_id, action):
+    if action not in ("approve", "reject", "return", "transfer", "add_signer", "comment",
+                      "urge"):
+        raise Invalid([{"field": "action", "message": f"unknown action '{action}'; use approve, "
+                        "reject, return, transfer, add_signer, comment or urge"}])
+    data = _optional_body()
+    options = {}
+    for name, kind in _TASK_OPTIONS.items():
+        if name in data:
+            if not isinstance(data[name], kind) or isinstance(data[name], bool):
+                raise Invalid([{"field": name, "message": f"{name} must be a {kind.__name__}"}])
+            options[name] = data[name]
+    return jsonify(approvals.act_on_task(store(), actor(), task_id, action, **options))
 
 
 @api.post("/apps/<app>/forms/<form>/records/evaluate")

@@ -7,10 +7,11 @@ put inside their query, so a restricted user's list costs what an admin's does.
 
 from __future__ import annotations
 
-from sqlalchemy import false, or_, true
+from sqlalchemy import false, or_, select, true
 
 from runtime.auth.actors import Actor
 from runtime.services.errors import Forbidden, NotFound
+from runtime.storage import platform
 
 ACTIONS = ("read", "create", "update", "delete")
 _SCOPE_ORDER = {"own": 0, "department": 1, "all": 2}
@@ -59,11 +60,19 @@ def require(actor: Actor, app_schema, form: str, action: str) -> set[str]:
     return granted
 
 
-def row_filter(actor: Actor, table, granted: set[str]):
-    """SQL condition selecting the rows ``granted`` scopes reach in ``table``."""
+def row_filter(actor: Actor, ft, granted: set[str], *, table=None):
+    """SQL condition selecting the rows of form tables ``ft`` that ``granted`` scopes
+    reach — and the records the actor has an approval task on, whatever the scope.
+    ``table`` is ``ft.table`` or an alias of it (reports join a form to itself)."""
+    table = ft.table if table is None else table
     if "all" in granted:
         return true()
     conditions = []
+    if actor.id is not None:
+        tasks = platform.tasks
+        conditions.append(table.c.id.in_(select(tasks.c.record_id).where(
+            tasks.c.assignee == actor.id, tasks.c.app == ft.app,
+            tasks.c.form == ft.form.key)))
     if "department" in granted and actor.departments:
         conditions.append(table.c._dept.in_(sorted(actor.departments)))
     if ("own" in granted or "department" in granted) and actor.id is not None:

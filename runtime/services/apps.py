@@ -14,7 +14,7 @@ from sqlalchemy import insert, select, update
 from engines.forms.definition import parse_form
 from engines.schema import validate
 from engines.schema.bundle import BUNDLE_FORMAT
-from engines.schema.check import APP_FILE, check_app, check_form, kind_of
+from engines.schema.check import APP_FILE, check_app, check_flow, check_form, kind_of
 from runtime.auth.actors import Actor
 from runtime.auth.permissions import require_admin, require_app
 from runtime.services.errors import Conflict, Invalid, NotFound
@@ -123,6 +123,12 @@ def install_documents(store: Store, actor: Actor, documents: dict[str, dict], *,
                 definitions.save(conn, key, "form", form_key, None, actor.id, "removed by import")
                 changes.append(Change("hide_form", None, f"form '{form_key}' removed: its "
                                       "records are kept and come back if the form is re-added"))
+        flows = {doc["key"]: doc for path, doc in documents.items() if kind_of(path) == "flow"}
+        for flow_key, doc in flows.items():
+            definitions.save(conn, key, "flow", flow_key, doc, actor.id, comment)
+        for kind, flow_key in live:
+            if kind == "flow" and flow_key not in flows:
+                definitions.save(conn, key, "flow", flow_key, None, actor.id, "removed by import")
         definitions.save(conn, key, "app", "app", app_doc, actor.id, comment)
         _bump(conn, key, app_doc["name"])
     store.forget(key)
@@ -210,8 +216,8 @@ def export_bundle(store: Store, actor: Actor, app: str) -> dict:
         docs = definitions.current(conn, app)
     documents = {APP_FILE: schema.definition}
     for (kind, key), body in docs.items():
-        if kind == "form":
-            documents[f"forms/{key}.json"] = body
+        if kind in ("form", "flow"):
+            documents[f"{kind}s/{key}.json"] = body
     return {"loom_bundle": BUNDLE_FORMAT, "app": app,
             "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "documents": documents}
@@ -225,3 +231,38 @@ def bundle_documents(bundle) -> dict[str, dict]:
                         f'{{"loom_bundle": {BUNDLE_FORMAT}, "documents": {{...}}}}, as made by '
                         "`loom app export` or GET /api/v1/apps/{app}"}])
     return bundle["documents"]
+
+
+def put_flow(store: Store, actor: Actor, app: str, flow_key: str, doc) -> dict:
+    """Create or change an approval flow. Running instances keep the version they
+    started with; new submissions use the new one."""
+    require_admin(actor, "change approval flows")
+    if not isinstance(doc, dict):
+        raise Invalid([{"field": None, "message": "expected a flow definition (a JSON object)"}])
+    problems = validate("flow", doc)
+    if problems:
+        raise Invalid([{"field": p or None, "message": m} for p, m in problems])
+    if doc["key"] != flow_key:
+        raise Invalid([{"field": "/key", "message": f"the definition's key '{doc['key']}' "
+                        f"differs from the flow in the URL '{flow_key}'"}])
+    with store.write() as conn:
+        schema = app_schema(store, conn, actor, app)
+        forms = {key: ft.form.raw for key, ft in schema.forms.items()}
+        roles = [r["key"] for r in schema.definition.get("roles", [])]
+        problems = check_flow(doc, forms, roles)
+        if problems:
+            raise Invalid([{"field": p, "message": m} for p, m in problems])
+        definitions.save(conn, app, "flow", flow_key, doc, actor.id, "changed")
+        _bump(conn, app)
+        version = definitions.history(conn, app, "flow", flow_key)[-1]["version"]
+    store.forget(app)
+    return {"flow": doc, "version": version}
+
+
+def get_flow(store: Store, actor: Actor, app: str, flow_key: str) -> dict:
+    with store.read() as conn:
+        app_schema(store, conn, actor, app)
+        history = definitions.history(conn, app, "flow", flow_key)
+    if not history or history[-1]["body"] is None:
+        raise NotFound(f"app '{app}' has no flow '{flow_key}'")
+    return {"flow": history[-1]["body"], "version": history[-1]["version"]}

@@ -86,7 +86,7 @@ def _may_read(conn, actor: Actor, schema, row) -> bool:
     if not granted:
         return False
     return conn.execute(select(ft.table.c.id).where(
-        ft.table.c.id == row["record_id"], row_filter(actor, ft.table, granted))).first() \
+        ft.table.c.id == row["record_id"], row_filter(actor, ft, granted))).first() \
         is not None
 
 

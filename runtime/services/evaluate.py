@@ -18,10 +18,10 @@ from runtime.services.formlogic import build_record, environment, logic_of
 from runtime.services.recordio import (
     check_references,
     coerce_record,
+    fetch_record,
     read_records,
     record_titles,
 )
-from runtime.services.records import fetch_record
 
 
 def evaluate_record(store, actor: Actor, app: str, form: str, draft,

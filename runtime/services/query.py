@@ -27,11 +27,11 @@ from runtime.storage.store import Store
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "contains", "startswith", "in", "empty")
 SYSTEM_SORT = {"id": "id", "version": "_version", "created_at": "_created_at",
                "updated_at": "_updated_at", "created_by": "_created_by",
-               "updated_by": "_updated_by"}
+               "updated_by": "_updated_by", "approval": "_approval"}
 # How filter values on the record's own columns are read.
 SYSTEM_FIELDS = {key: parse_field({"key": key, "type": kind}) for key, kind in (
     ("id", "relation"), ("created_by", "user"), ("updated_by", "user"), ("version", "number"),
-    ("created_at", "datetime"), ("updated_at", "datetime"))}
+    ("created_at", "datetime"), ("updated_at", "datetime"), ("approval", "text"))}
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 50
 
@@ -80,7 +80,7 @@ def list_records(store: Store, actor: Actor, app: str, form: str, *, filters=(),
         schema, ft = open_form(store, conn, actor, app, form)
         granted = require(actor, schema, form, "read")
         table = ft.table
-        conditions = [row_filter(actor, table, granted)]
+        conditions = [row_filter(actor, ft, granted)]
         for flt in filters:
             try:
                 conditions.append(_condition(schema, ft, table, flt.path.split("."), flt))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from engines.forms.definition import SYSTEM_KEYS, Field
 from engines.forms.fieldtypes import (
@@ -19,6 +19,8 @@ from engines.forms.fieldtypes import (
     value_to_json,
 )
 from engines.schema.check import suggest
+from runtime.auth.actors import Actor
+from runtime.auth.permissions import missing, row_filter
 from runtime.services.attachments import resolve_files
 from runtime.services.formlogic import add_read_formulas
 from runtime.storage import physical, platform
@@ -35,6 +37,7 @@ def record_json(ft: FormTables, row, lines: dict[str, list]) -> dict:
         "created_by": row["_created_by"],
         "updated_at": row["_updated_at"].isoformat(),
         "updated_by": row["_updated_by"],
+        "approval": row["_approval"],
     }
     for field, column in ft.fields_with_columns():
         record[field.key] = value_to_json(field, row[column.name])
@@ -89,6 +92,18 @@ def record_titles(conn, schema, field: Field, ids) -> dict:
     columns = [target.columns[k] for k in keys]
     rows = conn.execute(select(target.table.c.id, *columns).where(target.table.c.id.in_(ids)))
     return {row[0]: " ".join(str(v) for v in row[1:] if v is not None) for row in rows}
+
+
+def fetch_record(conn, actor: Actor, ft: FormTables, granted, record_id):
+    table = ft.table
+    if not isinstance(record_id, int) or record_id <= 0:
+        raise missing(ft.form.key, record_id)
+    query = ft.statement("by_id") if "all" in granted else select(table).where(
+        table.c.id == bindparam("rid"), row_filter(actor, ft, granted))
+    row = conn.execute(query, {"rid": record_id}).mappings().first()
+    if row is None:
+        raise missing(ft.form.key, record_id)
+    return row
 
 
 def records_as_written(conn, ft: FormTables, row: dict, lines: dict[str, list]) -> dict:

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, bindparam, delete, insert, select, update
+from sqlalchemy import and_, delete, insert, select, update
 
 from engines.forms.autonumber import parse_pattern
 from runtime.auth.actors import Actor
-from runtime.auth.permissions import missing, require, row_filter
+from runtime.auth.permissions import missing, require, row_filter, scopes
 from runtime.services import clock
+from runtime.services.approvals import check_edit, has_open_task, record_steps
 from runtime.services.apps import open_form
 from runtime.services.attachments import claim_files
 from runtime.services.audit import append_audit, record_history
@@ -35,6 +36,7 @@ from runtime.services.recordio import (
     attached_file_ids,
     check_references,
     coerce_record,
+    fetch_record,
     read_records,
     records_as_written,
 )
@@ -70,18 +72,6 @@ def _scan_and_fill(conn, schema, scope, given, row, prefix, errors):
     apply_fills(conn, schema, scope, given, row, prefix, errors, also=scanned)
 
 
-def fetch_record(conn, actor: Actor, ft: FormTables, granted, record_id):
-    table = ft.table
-    if not isinstance(record_id, int) or record_id <= 0:
-        raise missing(ft.form.key, record_id)
-    query = ft.statement("by_id") if "all" in granted else select(table).where(
-        table.c.id == bindparam("rid"), row_filter(actor, table, granted))
-    row = conn.execute(query, {"rid": record_id}).mappings().first()
-    if row is None:
-        raise missing(ft.form.key, record_id)
-    return row
-
-
 def _current(conn, ft: FormTables, record_id: int) -> dict:
     row = conn.execute(ft.statement("by_id"), {"rid": record_id}).mappings().one()
     return read_records(conn, ft, [row])[0]
@@ -101,7 +91,7 @@ def create_in(conn, actor: Actor, schema, ft: FormTables, data) -> dict:
     now = platform.utcnow()
     row = {"_version": 1, "_created_at": now, "_created_by": actor.id,
            "_updated_at": now, "_updated_by": actor.id, "_dept": actor.department_id,
-           **values}
+           "_approval": "draft", **values}
     record_id = conn.execute(insert(ft.table), row).inserted_primary_key[0]
     written = _write_lines(conn, ft, record_id, lines, {})  # a new record has no lines
     claim_files(conn, ft.form.key, record_id, attached_file_ids(ft, values, lines))
@@ -135,7 +125,10 @@ def update_in(conn, actor: Actor, schema, ft: FormTables, record_id: int, patch,
               version: int | None = None) -> dict:
     """Update a record inside the caller's transaction (see ``update_record``)."""
     form = ft.form.key
-    granted = require(actor, schema, form, "update")
+    # An approver may change the fields their step allows without an update grant.
+    granted = scopes(actor, schema, form, "update") or (
+        {"own"} if has_open_task(conn, actor, ft, record_id) else require(
+            actor, schema, form, "update"))
     row = fetch_record(conn, actor, ft, granted, record_id)
     if isinstance(patch, dict) and version is None:
         version = patch.get("version")
@@ -143,6 +136,7 @@ def update_in(conn, actor: Actor, schema, ft: FormTables, record_id: int, patch,
         raise Invalid([{"field": "version", "message": "version must be a whole number"}])
     if version is not None and version != row["_version"]:
         raise _stale(form, record_id, version, row)
+    check_edit(conn, actor, ft, row, patch)
     values, lines, before = prepare(conn, schema, ft, actor, patch, existing_row=row)
     result = conn.execute(
         update(ft.table).where(and_(ft.table.c.id == record_id,
@@ -170,6 +164,9 @@ def delete_record(store: Store, actor: Actor, app: str, form: str, record_id: in
         schema, ft = open_form(store, conn, actor, app, form)
         granted = require(actor, schema, form, "delete")
         row = fetch_record(conn, actor, ft, granted, record_id)
+        if row["_approval"] in ("running", "submitted", "approved"):
+            raise Conflict(f"record {record_id} is {row['_approval']} and cannot be deleted"
+                           + ("; withdraw it first" if row["_approval"] == "running" else ""))
         _refuse_if_referenced(conn, schema, form, record_id)
         before = read_records(conn, ft, [row])[0]
         for sub in ft.subtables.values():
@@ -241,8 +238,8 @@ def history(store: Store, actor: Actor, app: str, form: str, record_id: int) -> 
         schema, ft = open_form(store, conn, actor, app, form)
         granted = require(actor, schema, form, "read")
         exists = conn.execute(select(ft.table.c.id).where(
-            ft.table.c.id == record_id, row_filter(actor, ft.table, granted))).first()
+            ft.table.c.id == record_id, row_filter(actor, ft, granted))).first()
         entries = record_history(conn, app, form, record_id)
         if exists is None and not (entries and actor.is_admin):
             raise missing(form, record_id)
-        return entries
+        return {"history": entries, "approvals": record_steps(conn, app, form, record_id)}

@@ -136,6 +136,11 @@ def _migrate_scope(conn, app, form, subtable, table, fields, old_fields, changes
         hidden = [r for r in rows if r["field"] == field.key and not r["active"]]
         same = [r for r in hidden if r["storage"] == storage]
         if same:
+            # The hidden values come back under the new definition, which may be another
+            # type of the same storage (text data re-added as a select): they are converted
+            # like in a type change, or the re-add is refused naming the records; else a
+            # select would show values that are none of its options.
+            _convert_in_place(conn, table, same[-1]["column_name"], field, field, name, lines)
             conn.execute(update(cols).where(cols.c.id == same[-1]["id"]).values(active=True))
             changes.append(Change("show_column", name, f"field '{name}' added back: "
                                   "its earlier values are visible again"))

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    String,
     Table,
     Text,
     bindparam,
@@ -122,6 +123,9 @@ def system_columns(subtable: bool) -> list[Column]:
         Column("_updated_by", Integer, nullable=True),
         # The creator's department, so "department" row permissions are one indexed test.
         Column("_dept", Integer, nullable=True),
+        # Where the record is in its approval: draft, submitted, running, approved,
+        # rejected, returned, withdrawn.
+        Column("_approval", String(20), nullable=False, server_default="draft"),
     ]
 
 

@@ -153,6 +153,46 @@ files = Table(
     Index("ix_loom_files_record", "app", "form", "record_id"),
 )
 
+# Approval flows: one instance per submission round of a record (the state is the
+# flow engine's JSON), and one row per task so inboxes are indexed queries.
+flow_instances = Table(
+    "loom_flow_instances", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("app", String(20), nullable=False),
+    Column("form", String(40), nullable=False),
+    Column("record_id", Integer, nullable=False),
+    Column("flow", String(40), nullable=False),
+    Column("flow_version", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("state", JSON, nullable=False),
+    # Bumped on every action: two approvers acting at once cannot both win.
+    Column("version", Integer, nullable=False, default=1),
+    Column("submitter", Integer, nullable=True),
+    Column("started_at", DateTime, nullable=False),
+    Column("ended_at", DateTime, nullable=True),
+    Index("ix_loom_flow_instances_record", "app", "form", "record_id"),
+)
+
+tasks = Table(
+    "loom_tasks", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("instance_id", Integer, ForeignKey("loom_flow_instances.id"), nullable=False),
+    Column("task_no", Integer, nullable=False),
+    Column("app", String(20), nullable=False),
+    Column("form", String(40), nullable=False),
+    Column("record_id", Integer, nullable=False),
+    Column("node_id", String(80), nullable=False),
+    Column("assignee", Integer, nullable=True),
+    Column("kind", String(20), nullable=False),  # approver, handler, cc
+    Column("status", String(20), nullable=False),  # open, done, cancelled, cc
+    Column("outcome", String(40), nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("due_at", DateTime, nullable=True),
+    Column("handled_at", DateTime, nullable=True),
+    UniqueConstraint("instance_id", "task_no", name="uq_loom_tasks_no"),
+    Index("ix_loom_tasks_assignee", "assignee", "status"),
+)
+
 # Autonumber counters, one row per (field, period). Taken in the record's own
 # transaction, so a rolled-back create gives its number back: no gaps.
 sequences = Table(

@@ -145,7 +145,7 @@ def edit_record(app, form, record_id):
 def show_record(app, form, record_id):
     try:
         record = records.get_record(store(), g.actor, app, form, record_id)
-        history = records.history(store(), g.actor, app, form, record_id)
+        history = records.history(store(), g.actor, app, form, record_id)["history"]
         with store().read() as conn:
             schema, ft = apps.open_form(store(), conn, g.actor, app, form)
             titles = _reference_titles(conn, schema, ft, [record])
