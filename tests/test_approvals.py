@@ -17,7 +17,8 @@ BASE = "/api/v1/apps/receipts/forms/receipts/records"
 @pytest.fixture
 def people(installed, store):
     def headers(name, *roles):
-        return {"Authorization": f"Bearer {make_user(store, name, roles=[('receipts', r) for r in roles])}"}
+        token = make_user(store, name, roles=[("receipts", r) for r in roles])
+        return {"Authorization": f"Bearer {token}"}
 
     return {"clerk": headers("clerk", "clerk"), "boss": headers("boss", "supervisor"),
             "boss2": headers("boss2", "supervisor"), "cfo": headers("cfo", "finance_director")}
