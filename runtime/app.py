@@ -31,6 +31,12 @@ def create_app(overrides: dict | None = None) -> Flask:
                                                   files_dir=data / "files")
     app.extensions["loom"] = store
 
+    if not app.testing and config.setting("LOOM_SCHEDULER") == "1" \
+            and not app.config.get("LOOM_STORE"):
+        from runtime.scheduler import start_scheduler
+
+        app.extensions["loom_scheduler"] = start_scheduler(app.config["LOOM_DATABASE_URL"])
+
     from runtime.api import api, http_error_json
     from runtime.web import web
 

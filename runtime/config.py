@@ -12,6 +12,8 @@ SETTINGS = (
     ("LOOM_SECRET_KEY", None, "Key signing web sessions; generated into LOOM_DATA if unset."),
     ("LOOM_TIMEZONE", None, "The plant's time zone (e.g. Asia/Shanghai) for dates such as "
      "autonumber periods; default: the server's."),
+    ("LOOM_SCHEDULER", "1", "Run background jobs (approval time limits) in this process: "
+     "1 or 0. Several processes may all run it; each job runs in one of them at a time."),
     ("LOOM_MAX_BODY_MB", "16", "Largest request body the API accepts, in MB (else 413)."),
 )
 

@@ -1,0 +1,83 @@
+"""Background jobs: APScheduler with its jobs kept in the database (``loom_jobs``), so
+they survive restarts, and a lease row per job so that when several server processes
+run, one runs each job and the others skip it.
+
+Jobs are plain functions here, named by reference in the job store; each receives the
+database URL and opens (once per process) its own ``Store``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Column, DateTime, MetaData, String, Table, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from runtime.storage.store import Store
+
+log = logging.getLogger("loom.scheduler")
+leases = Table(
+    "loom_leases", MetaData(),
+    Column("name", String(80), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("until", DateTime, nullable=False),
+)
+HOLDER = f"{socket.gethostname()}:{os.getpid()}"
+_stores: dict[str, Store] = {}
+
+
+def _store(url: str) -> Store:
+    if url not in _stores:
+        _stores[url] = Store(url)
+    return _stores[url]
+
+
+def take_lease(store: Store, name: str, seconds: int, now: dt.datetime | None = None,
+               holder: str = HOLDER) -> bool:
+    """True if this process may run job ``name`` now: no one else holds a live lease."""
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    until = now + dt.timedelta(seconds=seconds)
+    with store.write() as conn:
+        leases.create(conn, checkfirst=True)
+        taken = conn.execute(update(leases).where(
+            leases.c.name == name, (leases.c.until < now) | (leases.c.holder == holder)),
+            {"holder": holder, "until": until}).rowcount
+        if taken:
+            return True
+        if conn.execute(select(leases.c.name).where(leases.c.name == name)).first():
+            return False
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(leases), {"name": name, "holder": holder, "until": until})
+        except IntegrityError:
+            return False
+        return True
+
+
+def flow_time_limits(database_url: str) -> int:
+    """Every minute: apply approval time limits (remind, escalate, auto-decide)."""
+    from runtime.services.approvals import expire_due
+
+    store = _store(database_url)
+    if not take_lease(store, "flow_time_limits", 50):
+        return 0
+    changed = expire_due(store)
+    if changed:
+        log.info("time limits applied to %d approval(s)", changed)
+    return changed
+
+
+def start_scheduler(database_url: str) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(url=database_url, tablename="loom_jobs")},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+        timezone="UTC")
+    scheduler.add_job(flow_time_limits, "interval", minutes=1, args=[database_url],
+                      id="flow_time_limits", replace_existing=True)
+    scheduler.start()
+    return scheduler
