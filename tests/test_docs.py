@@ -48,7 +48,7 @@ def test_every_cli_command_is_documented():
 
 
 def test_every_api_route_is_documented(tmp_path):
-    app = create_app({"LOOM_DATA": str(tmp_path), "SECRET_KEY": "x"})
+    app = create_app({"LOOM_DATA": str(tmp_path), "SECRET_KEY": "x", "TESTING": True})
     text = doc("api.md")
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/v1"):
