@@ -22,9 +22,11 @@ from flask import (
     session,
     url_for,
 )
+from sqlalchemy import func, select
 
 from engines.forms.definition import label_text
 from runtime.auth.actors import load_actor
+from runtime.storage import platform
 
 web = Blueprint("web", __name__)
 
@@ -42,7 +44,18 @@ TEXT = {
            "choose_file": "请选择文件", "rows": "行", "problems": "个问题",
            "nothing_imported": "修正后再导入，目前没有写入任何数据。", "ignored": "忽略的列",
            "imported": "导入完成", "created": "新增", "updated_n": "更新",
-           "rows_ok": "全部通过检查，将会"},
+           "rows_ok": "全部通过检查，将会", "comment": "意见", "approve": "同意",
+           "reject": "拒绝", "return_": "退回", "submit": "提交", "withdraw": "撤回",
+           "approval": "审批记录", "inbox": "待办", "form": "表单", "step": "环节",
+           "since": "时间", "open": "打开", "no_tasks": "没有任务。", "box_todo": "待我处理",
+           "box_done": "我已处理", "box_cc": "抄送我的", "box_started": "我发起的",
+           "approval_draft": "草稿", "approval_submitted": "已提交",
+           "approval_running": "审批中", "approval_approved": "已通过",
+           "approval_rejected": "已拒绝", "approval_returned": "已退回",
+           "approval_withdrawn": "已撤回", "step_submit": "提交", "step_approve": "同意",
+           "step_reject": "拒绝", "step_return": "退回", "step_withdraw": "撤回",
+           "step_transfer": "转交", "step_add_signer": "加签", "step_comment": "评论",
+           "step_urge": "催办", "step_resubmit": "重新提交"},
     "en": {"login": "Log in", "logout": "Log out", "username": "Username",
            "password": "Password", "apps": "Apps", "records": "records",
            "wrong": "Wrong username or password", "prev": "Previous", "next": "Next",
@@ -57,7 +70,21 @@ TEXT = {
            "choose_file": "Choose a file", "rows": "rows", "problems": "problems",
            "nothing_imported": "Fix them and import again; nothing was written.",
            "ignored": "Ignored columns", "imported": "Imported", "created": "created",
-           "updated_n": "updated", "rows_ok": "all pass the checks and would be"},
+           "updated_n": "updated", "rows_ok": "all pass the checks and would be",
+           "comment": "Comment", "approve": "Approve", "reject": "Reject",
+           "return_": "Return", "submit": "Submit", "withdraw": "Withdraw",
+           "approval": "Approval", "inbox": "To do", "form": "Form", "step": "Step",
+           "since": "Since", "open": "Open", "no_tasks": "No tasks.",
+           "box_todo": "To do", "box_done": "Done", "box_cc": "Copied to me",
+           "box_started": "Started by me", "approval_draft": "Draft",
+           "approval_submitted": "Submitted", "approval_running": "In approval",
+           "approval_approved": "Approved", "approval_rejected": "Rejected",
+           "approval_returned": "Returned", "approval_withdrawn": "Withdrawn",
+           "step_submit": "Submitted", "step_approve": "Approved",
+           "step_reject": "Rejected", "step_return": "Returned",
+           "step_withdraw": "Withdrawn", "step_transfer": "Transferred",
+           "step_add_signer": "Signer added", "step_comment": "Comment",
+           "step_urge": "Urged", "step_resubmit": "Resubmitted"},
 }
 
 
@@ -77,7 +104,18 @@ def lang() -> str:
 def _context():
     language = lang() if request else "zh"
     return {"t": TEXT[language], "lang": language, "label": lambda x: label_text(x, language),
-            "csrf_token": csrf_token}
+            "csrf_token": csrf_token, "todo_count": todo_count}
+
+
+def todo_count() -> int:
+    """Open approval tasks of the logged-in user, for the header's badge."""
+    if "todo" not in g:
+        tasks = platform.tasks
+        with store().read() as conn:
+            g.todo = conn.execute(select(func.count()).select_from(tasks).where(
+                tasks.c.assignee == g.actor.id, tasks.c.status == "open",
+                tasks.c.kind != "cc")).scalar()
+    return g.todo
 
 
 def csrf_token() -> str:

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from engines.forms.display import display_text
 from runtime.auth.permissions import allowed, require
-from runtime.services import apps, query, records
+from runtime.services import approvals, apps, query, records
 from runtime.services.errors import ServiceError
 from runtime.services.recordio import record_titles
 from runtime.storage import platform
@@ -145,10 +145,16 @@ def edit_record(app, form, record_id):
 def show_record(app, form, record_id):
     try:
         record = records.get_record(store(), g.actor, app, form, record_id)
-        history = records.history(store(), g.actor, app, form, record_id)["history"]
+        audit = records.history(store(), g.actor, app, form, record_id)
+        history, steps = audit["history"], audit["approvals"]
         with store().read() as conn:
             schema, ft = apps.open_form(store(), conn, g.actor, app, form)
             titles = _reference_titles(conn, schema, ft, [record])
+            my_tasks = conn.execute(select(platform.tasks.c.id, platform.tasks.c.node_id).where(
+                platform.tasks.c.app == app, platform.tasks.c.form == form,
+                platform.tasks.c.record_id == record_id, platform.tasks.c.status == "open",
+                platform.tasks.c.assignee == g.actor.id, platform.tasks.c.kind != "cc")).all()
+            has_flow = approvals.flow_of_form(conn, schema, form) is not None
     except ServiceError as error:
         abort(error.status if error.status in (403, 404) else 400, error.message)
     language = lang()
@@ -160,8 +166,36 @@ def show_record(app, form, record_id):
     fields = [(f, shown(f, record.get(f.key), f.key)) for f in ft.form.scalar_fields]
     subtables = [(s, [[shown(c, line.get(c.key), f"{s.key}.{c.key}") for c in s.fields]
                       for line in record.get(s.key, [])]) for s in ft.form.subtables]
+    can_update = allowed(g.actor, schema, form, "update")
+    actions = {
+        "submit": can_update and record["approval"] in approvals.EDITABLE,
+        "withdraw": record["approval"] == "running" and record["created_by"] == g.actor.id,
+        "tasks": [task.id for task in my_tasks],
+        "edit": can_update and record["approval"] in approvals.EDITABLE or bool(my_tasks),
+    }
     return render_template("record.html", app=schema, form=ft.form, record=record,
-                           fields=fields, subtables=subtables, history=history)
+                           fields=fields, subtables=subtables, history=history, steps=steps,
+                           actions=actions, has_flow=has_flow, csrf=csrf_token())
+
+
+@web.get("/tasks")
+@login_required
+def inbox():
+    box = request.args.get("box", "todo")
+    try:
+        result = approvals.list_tasks(store(), g.actor, box)
+    except ServiceError as error:
+        abort(400, error.message)
+    with store().read() as conn:
+        labels = {}
+        for task in result["tasks"]:
+            key = (task["app"], task["form"])
+            if key not in labels:
+                schema = store().app(conn, task["app"])
+                ft = schema.form(task["form"]) if schema else None
+                labels[key] = ft.form.label if ft else task["form"]
+    return render_template("inbox.html", box=box, tasks=result["tasks"], labels=labels,
+                           boxes=approvals.BOXES)
 
 
 @web.get("/apps/<app>/forms/<form>/import")

@@ -1,0 +1,21 @@
+// Record page actions: submit, withdraw, approve / return / reject from the page.
+const bar = document.getElementById("record-actions");
+if (bar) {
+  const error = bar.querySelector(".form-error");
+  bar.addEventListener("click", async (event) => {
+    const button = event.target.closest("button[data-action]");
+    if (!button) return;
+    const action = button.dataset.action;
+    const task = button.closest("[data-task]");
+    const url = task ? `/api/v1/tasks/${task.dataset.task}/${action}` : `${bar.dataset.recordUrl}/${action}`;
+    const comment = bar.elements.comment ? bar.elements.comment.value : "";
+    button.disabled = true;
+    const response = await fetch(url, {method: "POST", headers: {"Content-Type": "application/json", "X-CSRF-Token": bar.dataset.csrf},
+                                       body: JSON.stringify(comment ? {comment} : {})});
+    if (response.ok) { window.location.reload(); return; }
+    const result = await response.json().catch(() => ({errors: [{message: response.statusText}]}));
+    error.textContent = (result.errors || []).map((e) => e.message).join("; ");
+    error.hidden = false;
+    button.disabled = false;
+  });
+}
