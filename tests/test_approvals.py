@@ -201,3 +201,31 @@ def test_flow_definitions_are_checked(installed, client, admin_headers):
     assert response.status_code == 422
     messages = " | ".join(e["message"] for e in response.json["errors"])
     assert "totl" in messages and "'boss'" in messages
+
+
+def test_an_approver_without_a_read_grant_sees_only_the_steps_fields(installed, client, store,
+                                                                      admin_headers):
+    flow = client.get("/api/v1/apps/receipts/flows/receipt_approval", headers=admin_headers).json
+    definition = flow["flow"]
+    outsider = make_user(store, "auditor")  # no role in the app at all
+    from runtime.auth.users import find_user
+
+    with store.read() as conn:
+        auditor_id = find_user(conn, "auditor")["id"]
+    definition["nodes"][1]["approvers"] = [{"user": auditor_id}]
+    definition["nodes"][1]["fields"] = {"visible": ["supplier", "total", "lines"]}
+    assert client.put("/api/v1/apps/receipts/flows/receipt_approval", headers=admin_headers,
+                      json=definition).status_code == 200
+    clerk = {"Authorization": f"Bearer {make_user(store, 'clerk', roles=[('receipts', 'clerk')])}"}
+    record = _receipt(client, clerk, 10)
+    submitted = client.post(f"{BASE}/{record['id']}/submit", headers=clerk)
+    assert submitted.status_code == 200, submitted.json
+    auditor = {"Authorization": f"Bearer {outsider}"}
+    seen = client.get(f"{BASE}/{record['id']}", headers=auditor)
+    assert seen.status_code == 200, seen.json
+    assert "total" in seen.json and "supplier" in seen.json
+    assert "received_on" not in seen.json and "note" not in seen.json
+    [task] = _todo(client, auditor)
+    assert client.post(f"/api/v1/tasks/{task['id']}/approve", headers=auditor).json[
+        "approval"] == "approved"
+    assert client.get(f"{BASE}/{record['id']}", headers=auditor).status_code in (403, 404)

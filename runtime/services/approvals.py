@@ -64,25 +64,24 @@ def flow_of_form(conn, schema, form: str) -> tuple[str, int, dict] | None:
     return cache[form]
 
 
-_COMPILED: dict = {}
-
-
 def compiled_flow(conn, schema, key: str, version: int):
-    """The compiled flow of one definition version (instances finish on theirs)."""
-    cache_key = (schema.key, key, version, schema.revision)
-    if cache_key not in _COMPILED:
+    """The compiled flow of one definition version (instances finish on theirs),
+    cached with the app's schema so it goes when the app changes."""
+    compiled = schema.cache.setdefault("compiled_flows", {})
+    cache_key = (key, version)
+    if cache_key not in compiled:
         body = next((h["body"] for h in definitions.history(conn, schema.key, "flow", key)
                      if h["version"] == version), None)
         if body is None:
             raise NotFound(f"flow '{key}' version {version} is missing")
         forms = {k: ft.form for k, ft in schema.forms.items()}
         try:
-            _COMPILED[cache_key] = compile_flow(body, describe(forms[body["form"]], forms),
-                                                version=version)
+            compiled[cache_key] = compile_flow(body, describe(forms[body["form"]], forms),
+                                               version=version)
         except FlowDefinitionError as error:
             raise Invalid([{"field": f"flows/{key}.json#{p}", "message": m}
                            for p, m in error.problems]) from None
-    return _COMPILED[cache_key]
+    return compiled[cache_key]
 
 
 # ---- people -------------------------------------------------------------------------
@@ -374,6 +373,27 @@ def record_steps(conn, app: str, form: str, record_id: int) -> list[dict]:
             steps.append({**step, "instance": row.id,
                           "actor_name": names.get(step["actor"], "system")})
     return steps
+
+
+def visible_to_approver(conn, actor: Actor, ft, record: dict) -> dict:
+    """The record as an approver without a read grant of their own sees it: only the
+    fields the node of their open task makes visible (all when the node says nothing)."""
+    open_tasks = conn.execute(select(tasks.c.instance_id, tasks.c.node_id).where(
+        tasks.c.app == ft.app, tasks.c.form == ft.form.key, tasks.c.record_id == record["id"],
+        tasks.c.status == "open", tasks.c.assignee == actor.id)).all()
+    if not open_tasks:
+        return record
+    instance = conn.execute(select(instances).where(
+        instances.c.id == open_tasks[0].instance_id)).mappings().one()
+    flow = compiled_flow(conn, ft.app_schema, instance["flow"], instance["flow_version"])
+    visible = set()
+    for task in open_tasks:
+        access = flow.node_fields(task.node_id).visible
+        if access is None:
+            return record
+        visible |= {name.split(".")[0] for name in access}
+    keep = {"id", "version", "created_at", "created_by", "updated_at", "updated_by", "approval"}
+    return {k: v for k, v in record.items() if k in keep or k in visible}
 
 
 def has_open_task(conn, actor: Actor, ft, record_id) -> bool:

@@ -24,7 +24,12 @@ from engines.forms.autonumber import parse_pattern
 from runtime.auth.actors import Actor
 from runtime.auth.permissions import missing, require, row_filter, scopes
 from runtime.services import clock
-from runtime.services.approvals import check_edit, has_open_task, record_steps
+from runtime.services.approvals import (
+    check_edit,
+    has_open_task,
+    record_steps,
+    visible_to_approver,
+)
 from runtime.services.apps import open_form
 from runtime.services.attachments import claim_files
 from runtime.services.audit import append_audit, record_history
@@ -106,7 +111,12 @@ def create_in(conn, actor: Actor, schema, ft: FormTables, data) -> dict:
 def get_record(store: Store, actor: Actor, app: str, form: str, record_id: int) -> dict:
     with store.read() as conn:
         schema, ft = open_form(store, conn, actor, app, form)
-        granted = require(actor, schema, form, "read")
+        granted = scopes(actor, schema, form, "read")
+        if not granted and has_open_task(conn, actor, ft, record_id):
+            # An approver from outside the form's readers sees what their step shows.
+            row = fetch_record(conn, actor, ft, {"own"}, record_id)
+            return visible_to_approver(conn, actor, ft, read_records(conn, ft, [row])[0])
+        granted = granted or require(actor, schema, form, "read")
         row = fetch_record(conn, actor, ft, granted, record_id)
         return read_records(conn, ft, [row])[0]
 
