@@ -397,7 +397,7 @@ class MigrationMachine(RuleBasedStateMachine):
 
 
 MigrationMachine.TestCase.settings = settings(
-    max_examples=25, stateful_step_count=20, deadline=None)
+    max_examples=20, stateful_step_count=20, deadline=None)
 TestMigration = MigrationMachine.TestCase
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import engines.forms.functions  # noqa: F401  (USER, COUNT_RECORDS, LOOKUP)
+import engines.ledgers.functions  # noqa: F401  (BALANCE, AVAILABLE)
 from engines.expr import (
     FUNCTIONS,
     Compiled,

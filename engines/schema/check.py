@@ -26,6 +26,8 @@ def kind_of(path: str) -> str | None:
         return "form"
     if path.startswith("flows/") and path.endswith(".json"):
         return "flow"
+    if path.startswith("ledgers/") and path.endswith(".json"):
+        return "ledger"
     return None
 
 
@@ -60,9 +62,44 @@ def check_app(documents: dict[str, object]) -> list[tuple[str, str, str]]:
     problems += [(APP_FILE, p, m) for p, m in check_app_document(documents[APP_FILE], set(forms))]
     roles = [r["key"] for r in documents[APP_FILE].get("roles", [])]
     form_docs = {k: d for k, (_, d) in forms.items()}
+    ledgers = {}
     for path, doc in documents.items():
         if kind_of(path) == "flow":
             problems += [(path, p, m) for p, m in check_flow(doc, form_docs, roles)]
+        if kind_of(path) == "ledger":
+            ledgers[doc["key"]] = doc
+            for i, dim in enumerate(doc["dimensions"]):
+                target = dim.get("target")
+                if target and target not in form_docs:
+                    problems.append((path, f"/dimensions/{i}/target", f"dimension "
+                                     f"'{dim['key']}' points to form '{target}', which this "
+                                     f"app does not have{suggest(target, form_docs)}"))
+    for path, doc in documents.items():
+        if kind_of(path) == "form":
+            problems += [(path, p, m) for p, m in check_posting(doc, ledgers)]
+    return problems
+
+
+def check_posting(doc: dict, ledgers: dict[str, dict]) -> list[tuple[str, str]]:
+    """A form's ``posting`` names real ledgers, dimensions and subtables."""
+    problems = []
+    subtables = {f["key"] for f in doc["fields"] if f["type"] == "subtable"}
+    for i, rule in enumerate(doc.get("posting", [])):
+        ledger = ledgers.get(rule["ledger"])
+        if ledger is None:
+            problems.append((f"/posting/{i}/ledger", f"unknown ledger '{rule['ledger']}'"
+                             f"{suggest(rule['ledger'], ledgers)}; add ledgers/"
+                             f"{rule['ledger']}.json"))
+            continue
+        dims = {d["key"] for d in ledger["dimensions"]}
+        for name in rule["dimensions"]:
+            if name not in dims:
+                problems.append((f"/posting/{i}/dimensions/{name}", f"ledger "
+                                 f"'{rule['ledger']}' has no dimension '{name}'"
+                                 f"{suggest(name, dims)}"))
+        if rule.get("lines") and rule["lines"] not in subtables:
+            problems.append((f"/posting/{i}/lines", f"'{rule['lines']}' is not a subtable of "
+                             f"this form{suggest(rule['lines'], subtables)}"))
     return problems
 
 

@@ -4,7 +4,7 @@ from flask import jsonify, request
 
 from engines.forms.definition import label_text
 from runtime.api import actor, api, body, store
-from runtime.services import apps, templates
+from runtime.services import apps, posting, templates
 from runtime.services.errors import Invalid
 
 
@@ -83,3 +83,17 @@ def get_flow(app, flow):
 @api.put("/apps/<app>/flows/<flow>")
 def put_flow(app, flow):
     return jsonify(apps.put_flow(store(), actor(), app, flow, body()))
+
+
+@api.get("/apps/<app>/ledgers/<ledger>/balances")
+def ledger_balances(app, ledger):
+    filters = {k: v for k, v in request.args.items() if k != "lang"}
+    return jsonify(posting.balances(store(), actor(), app, ledger, filters))
+
+
+@api.get("/apps/<app>/ledgers/<ledger>/trace")
+def ledger_trace(app, ledger):
+    return jsonify(posting.trace_json(store(), actor(), app, ledger,
+                                      lot=request.args.get("lot"),
+                                      serial=request.args.get("serial"),
+                                      direction=request.args.get("direction", "backward")))

@@ -28,13 +28,14 @@ from engines.flows import (
 )
 from engines.forms.fieldtypes import FieldError, coerce_value
 from engines.forms.logic import describe
-from runtime.auth.actors import Actor
+from runtime.auth.actors import SYSTEM, Actor
 from runtime.auth.permissions import require
 from runtime.services import clock
 from runtime.services.apps import open_form
 from runtime.services.audit import append_audit
 from runtime.services.errors import Conflict, Forbidden, Invalid, NotFound
-from runtime.services.formlogic import linked_record
+from runtime.services.formlogic import environment, linked_record
+from runtime.services.posting import post_document
 from runtime.services.recordio import fetch_record, read_records
 from runtime.storage import definitions, platform
 
@@ -193,6 +194,8 @@ def submit_record(store, actor: Actor, app: str, form: str, record_id: int,
         record = read_records(conn, ft, [row])[0]
         found = flow_of_form(conn, schema, form)
         now = clock.now()
+        env = environment(conn, schema, actor)
+        post_document(conn, schema, ft, record_id, "submit", env)
         if found is None:
             _set_approval(conn, ft, record_id, "submitted")
             append_audit(conn, actor, app, form, record_id, "submit", None, None)
@@ -225,7 +228,7 @@ def submit_record(store, actor: Actor, app: str, form: str, record_id: int,
         _sync(conn, instance_id, app, form, record_id, state)
         _set_approval(conn, ft, record_id, state.status)
         append_audit(conn, actor, app, form, record_id, "submit", None, None)
-        on_approval_events(conn, schema, ft, record_id, events)
+        on_approval_events(conn, schema, ft, record_id, events, actor)
         return _summary(instance_id, state)
 
 
@@ -244,10 +247,12 @@ def _summary(instance_id: int, state) -> dict:
             "tasks": [t.to_dict() for t in state.open_tasks]}
 
 
-def on_approval_events(conn, schema, ft, record_id: int, events) -> None:
-    """Where the rest of the write path hears of flow events (ledger posting on
-    approval, rules). Nothing listens yet beyond the record's status."""
-    del conn, schema, ft, record_id, events
+def on_approval_events(conn, schema, ft, record_id: int, events, actor: Actor) -> None:
+    """Where the rest of the write path hears of flow events: a final approval posts
+    what the record posts ``on: approved`` (rules will listen here too)."""
+    if any(event.name == "approved" for event in events):
+        post_document(conn, schema, ft, record_id, "approved",
+                      environment(conn, schema, actor))
 
 
 # ---- acting on tasks ----------------------------------------------------------------
@@ -298,7 +303,7 @@ def _act(store, conn, actor, instance, task_no, action, **options) -> dict:
     _set_approval(conn, ft, instance["record_id"], state.status)
     append_audit(conn, actor, instance["app"], instance["form"], instance["record_id"],
                  action, None, None)
-    on_approval_events(conn, schema, ft, instance["record_id"], events)
+    on_approval_events(conn, schema, ft, instance["record_id"], events, actor)
     return _summary(instance["id"], state)
 
 
@@ -328,7 +333,7 @@ def expire_due(store, now: dt.datetime | None = None) -> int:
             _sync(conn, instance_id, instance["app"], instance["form"], instance["record_id"],
                   state)
             _set_approval(conn, record, instance["record_id"], state.status)
-            on_approval_events(conn, schema, record, instance["record_id"], events)
+            on_approval_events(conn, schema, record, instance["record_id"], events, SYSTEM)
             changed += 1
         return changed
 

@@ -12,9 +12,17 @@ import datetime as dt
 from sqlalchemy import insert, select, update
 
 from engines.forms.definition import parse_form
+from engines.ledgers import create_ledger_tables
 from engines.schema import validate
 from engines.schema.bundle import BUNDLE_FORMAT
-from engines.schema.check import APP_FILE, check_app, check_flow, check_form, kind_of
+from engines.schema.check import (
+    APP_FILE,
+    check_app,
+    check_flow,
+    check_form,
+    check_posting,
+    kind_of,
+)
 from runtime.auth.actors import Actor
 from runtime.auth.permissions import require_admin, require_app
 from runtime.services.errors import Conflict, Invalid, NotFound
@@ -133,6 +141,10 @@ def install_documents(store: Store, actor: Actor, documents: dict[str, dict], *,
                 definitions.save(conn, key, "form", form_key, None, actor.id, "removed by import")
                 changes.append(Change("hide_form", None, f"form '{form_key}' removed: its "
                                       "records are kept and come back if the form is re-added"))
+        for path, doc in documents.items():
+            if kind_of(path) == "ledger":
+                definitions.save(conn, key, "ledger", doc["key"], doc, actor.id, comment)
+                create_ledger_tables(conn, key, doc)
         flows = {doc["key"]: doc for path, doc in documents.items() if kind_of(path) == "flow"}
         for flow_key, doc in flows.items():
             definitions.save(conn, key, "flow", flow_key, doc, actor.id, comment)
@@ -191,7 +203,9 @@ def put_form(store: Store, actor: Actor, app: str, form_key: str, doc, *,
         with store.write() as conn:
             schema = app_schema(store, conn, actor, app)
             forms = {key: ft.form.raw for key, ft in schema.forms.items()}
-            problems = check_form(doc, forms)
+            problems = check_form(doc, forms) + check_posting(doc, {
+                key: body for (kind, key), body in definitions.current(conn, app).items()
+                if kind == "ledger"})
             if problems:
                 raise Invalid([{"field": p, "message": m} for p, m in problems])
             changes = _apply_form(conn, actor, app, doc, "changed")
@@ -226,7 +240,7 @@ def export_bundle(store: Store, actor: Actor, app: str) -> dict:
         docs = definitions.current(conn, app)
     documents = {APP_FILE: schema.definition}
     for (kind, key), body in docs.items():
-        if kind in ("form", "flow"):
+        if kind in ("form", "flow", "ledger"):
             documents[f"{kind}s/{key}.json"] = body
     return {"loom_bundle": BUNDLE_FORMAT, "app": app,
             "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -24,6 +24,7 @@ from engines.forms.logic import (
 from runtime.auth.actors import SYSTEM
 from runtime.services import clock
 from runtime.services.errors import Invalid
+from runtime.services.ledgers import LedgerAccess
 
 
 def logic_of(schema, ft) -> FormLogic | None:
@@ -83,8 +84,8 @@ class RecordAccess:
 
 
 def environment(conn, schema, actor) -> dict:
-    return {"now": clock.now(),
-            "user": actor.id, "records": RecordAccess(conn, schema)}
+    return {"now": clock.now(), "user": actor.id, "records": RecordAccess(conn, schema),
+            "ledgers": LedgerAccess(conn, schema)}
 
 
 # ---- the record as expressions see it -----------------------------------------------

@@ -2,12 +2,15 @@
 
 - a new field gets a column;
 - a removed field's column is kept and hidden, its data intact; re-adding the same
-  key with the same kind of storage shows it again, data and all;
+  key with the same kind of storage shows it again, data and all (converted to the
+  new type if that changed, like a type change);
 - a label or option text change touches nothing;
 - a type change converts every stored value in place (into a new column, because
-  SQLite cannot change a column's type) or, if any value does not convert, refuses
-  and names up to ten offending records;
-- a removed subtable's table is kept the same way.
+  SQLite cannot change a column's type, and the old one is emptied: its values
+  moved) or, if any value does not convert, refuses and names up to ten offending
+  records (for a line field, the records holding the lines);
+- a removed subtable's table is kept the same way, and adding it back is adding its
+  line fields back.
 
 Everything runs in the caller's transaction: a refusal rolls back every step.
 """
