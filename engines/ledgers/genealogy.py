@@ -92,7 +92,7 @@ def trace(conn, ledger: Ledger, *, lot: str | None = None, serial: str | None = 
         if not d.item:
             raise ValueError(f"ledger {d.key} has no item dimension")
         wanted[d.item] = item
-    walk = _walk(ledger.tables, d.identity, tuple(sorted(wanted)), direction)
+    walk = _walk(ledger.tables, d.identity, d.keys, tuple(sorted(wanted)), direction)
     rows = conn.execute(walk, {f"want_{k}": v for k, v in wanted.items()}).all()
     result = Trace(direction, sorted({r.id for r in rows if r.parent is None}), d.identity)
     for r in rows:
@@ -108,8 +108,7 @@ def trace(conn, ledger: Ledger, *, lot: str | None = None, serial: str | None = 
             result.edges.add((r.parent, r.via))
             if r.id is not None:
                 result.edges.add((r.via, r.id))
-    ids = {x for r in rows for x in (r.id, r.via) if x is not None}
-    result.nodes = _nodes(conn, ledger, ids)
+    result.nodes = _nodes(d, rows)
     return result
 
 
@@ -120,7 +119,7 @@ def _live(tables, movement):
 
 
 @functools.lru_cache(maxsize=256)
-def _walk(tables, identity: tuple, names: tuple, direction: str):
+def _walk(tables, identity: tuple, keys: tuple, names: tuple, direction: str):
     """The recursive query of a trace, built once per ledger and shape (building it
     costs more than running it); the wanted values are parameters ``want_<name>``."""
     backward = direction == "backward"
@@ -149,30 +148,36 @@ def _walk(tables, identity: tuple, names: tuple, direction: str):
     ).where(or_(link.c.explicit, ~exists().where(explicit.c.output_id == link.c.output_id,
                                                   explicit.c.explicit)))
     walk = walk.union(step)
-    return select(walk.c.id, walk.c.via, walk.c.parent)
+    # The movements reached come back with the walk (one round trip, no id list).
+    node, via_node = tables.movements.alias("node"), tables.movements.alias("via_node")
+    return select(walk.c.id, walk.c.via, walk.c.parent,
+                  *_node_columns(node, keys, "n_"), *_node_columns(via_node, keys, "v_")) \
+        .select_from(walk.outerjoin(node, node.c.id == walk.c.id)
+                     .outerjoin(via_node, via_node.c.id == walk.c.via))
 
 
-@functools.lru_cache(maxsize=256)
-def _node_query(tables, keys: tuple):
-    m = tables.movements
-    return select(m.c.id, *(m.c[k] for k in keys), m.c.qty, m.c.date, m.c.source_form,
-                  m.c.source_record, m.c.source_line, m.c.trace_group) \
-        .where(m.c.id.in_(bindparam("ids", expanding=True)))
+NODE_COLUMNS = ("qty", "date", "source_form", "source_record", "source_line", "trace_group")
 
 
-def _nodes(conn, ledger: Ledger, ids) -> dict[int, TraceNode]:
-    d = ledger.definition
-    query, keys = _node_query(ledger.tables, d.keys), d.keys
-    shown = [d.dimension(k).shown for k in keys]
+def _node_columns(table, keys, prefix):
+    return [table.c[name].label(prefix + name) for name in (*keys, *NODE_COLUMNS)]
+
+
+def _nodes(d, rows) -> dict[int, TraceNode]:
+    """The movements of the walk's rows (each row carries its movement and its via)."""
+    keys, nones, step = d.keys, [d.dimension(k).none for k in d.keys], d.qty_step
+    width = len(keys)
     nodes = {}
-    ids = sorted(ids)
-    for start in range(0, len(ids), CHUNK):
-        for r in conn.execute(query, {"ids": ids[start:start + CHUNK]}).all():
-            nodes[r.id] = TraceNode(
-                r.id, {k: show(v) for k, show, v in zip(keys, shown, r[1:len(keys) + 1],
-                                                         strict=True)},
-                r.qty.quantize(d.qty_step), r.date,
-                (r.source_form, r.source_record, r.source_line), r.trace_group)
+    for r in rows:
+        for start, movement_id in ((3, r[0]), (3 + width + len(NODE_COLUMNS), r[1])):
+            if movement_id is None or movement_id in nodes:
+                continue
+            values = r[start:start + width + len(NODE_COLUMNS)]
+            qty, date, form, record, line, group = values[width:]
+            nodes[movement_id] = TraceNode(
+                movement_id, {k: (None if v == none else v)
+                              for k, none, v in zip(keys, nones, values[:width], strict=True)},
+                qty.quantize(step), date, (form, record, line), group)
     return nodes
 
 
