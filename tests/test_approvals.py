@@ -229,3 +229,28 @@ def test_an_approver_without_a_read_grant_sees_only_the_steps_fields(installed, 
     assert client.post(f"/api/v1/tasks/{task['id']}/approve", headers=auditor).json[
         "approval"] == "approved"
     assert client.get(f"{BASE}/{record['id']}", headers=auditor).status_code in (403, 404)
+
+
+def test_approver_by_a_department_field_is_its_head(installed, client, store, admin_headers):
+    from runtime.auth.users import add_department, find_user
+
+    boss_token = make_user(store, "qa_head", roles=[("receipts", "viewer")])
+    with store.write() as conn:
+        qa = add_department(conn, "质检部", head_user_id=find_user(conn, "qa_head")["id"])
+    form = client.get("/api/v1/apps/receipts/forms/receipts", headers=admin_headers).json["form"]
+    form["fields"].append({"key": "inspected_by", "type": "department", "label": "检验部门"})
+    assert client.put("/api/v1/apps/receipts/forms/receipts", headers=admin_headers,
+                      json=form).status_code == 200
+    flow = client.get("/api/v1/apps/receipts/flows/receipt_approval", headers=admin_headers).json
+    definition = flow["flow"]
+    definition["nodes"][1]["approvers"] = [{"field": "inspected_by"}]
+    saved = client.put("/api/v1/apps/receipts/flows/receipt_approval", headers=admin_headers,
+                       json=definition)
+    assert saved.status_code == 200, saved.json
+    clerk = {"Authorization": f"Bearer {make_user(store, 'clerk', roles=[('receipts', 'clerk')])}"}
+    record = client.post(BASE, headers=clerk, json={
+        "supplier": {"code": "S-001"}, "received_on": "2026-11-21", "inspected_by": qa,
+        "lines": [{"material": {"code": "M-001"}, "qty": 1, "price": 1}]}).json
+    client.post(f"{BASE}/{record['id']}/submit", headers=clerk)
+    [task] = _todo(client, {"Authorization": f"Bearer {boss_token}"})
+    assert task["record_id"] == record["id"]

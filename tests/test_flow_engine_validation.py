@@ -102,8 +102,8 @@ CASES = [
      "/nodes/1/time_limit", "missing required property 'escalate_to'"),
     ("approver field that is not a user field",
      flow_with(person("a", {"field": "supplier"})),
-     "/nodes/1/approvers/0/field", "'supplier' is not a user field of the form; user fields: "
-     "keeper"),
+     "/nodes/1/approvers/0/field", "'supplier' is not a user or department field of the form; "
+     "such fields: keeper"),
     ("approver expression that does not compile",
      flow_with(person("a", {"expr": "IF(amount > 1, keeper"})),
      "/nodes/1/approvers/0/expr", "line 1"),

@@ -28,7 +28,8 @@ TASK_KIND = {"approver": "approver", "handler": "handler", "cc": "cc"}
 # What conditions see of the submitter: ``id`` as the runtime gives user ids (numbers
 # or text), the display name, and the name of their department.
 SUBMITTER_FIELDS = {"id": "any", "name": "text", "department": "text"}
-USER_FIELD_TYPES = ("user",)
+# A department field names its department's head (the caller's resolve finds them).
+USER_FIELD_TYPES = ("user", "department")
 
 
 def _has_role(env, role):
@@ -305,8 +306,8 @@ class _Walk:
             where = f"{pointer}/{key}/{i}"
             if "field" in spec and spec["field"] not in self.user_fields:
                 known = ", ".join(sorted(self.user_fields)) or "none on this form"
-                self.problem(f"{where}/field", f"{spec['field']!r} is not a user field of "
-                             f"the form; user fields: {known}")
+                self.problem(f"{where}/field", f"{spec['field']!r} is not a user or "
+                             f"department field of the form; such fields: {known}")
             if "expr" in spec:
                 try:
                     self.expressions[(node_id, i)] = compile_expression(

@@ -105,7 +105,14 @@ def resolve_people(flow: CompiledFlow, node: Node, record: Mapping, scope: Mappi
         if "user" in spec:
             found = (spec["user"],)
         elif "field" in spec:
-            found = users_in(record.get(spec["field"]))
+            value = record.get(spec["field"])
+            kind = flow.description.get(spec["field"])
+            kind = kind if isinstance(kind, str) else (kind or {}).get("type")
+            if kind == "department":  # the head of the department the field names
+                value = value.get("id") if isinstance(value, Mapping) else value
+                found = resolve({"department": value}, context) or () if value else ()
+            else:
+                found = users_in(value)
         elif "expr" in spec:
             found = users_in(flow.expressions[(node.id, i)].evaluate(scope, env))
         else:

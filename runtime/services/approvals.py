@@ -121,6 +121,10 @@ def _resolver(conn, app: str, submitter_department: int | None):
             head = conn.execute(select(depts.c.head_user_id).where(
                 depts.c.id == department)).scalar() if department is not None else None
             return [head] if head else []
+        if "department" in spec:
+            head = conn.execute(select(depts.c.head_user_id).where(
+                depts.c.id == spec["department"])).scalar()
+            return [head] if head else []
         if spec.get("admin"):
             return list(conn.execute(select(users.c.id).where(users.c.is_admin, users.c.active)
                                      .order_by(users.c.id)).scalars())
