@@ -17,9 +17,7 @@ is stored as 0 (ref) or "" (text) so a unique index covers every balance.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from decimal import Decimal
 
 from sqlalchemy import (
     Boolean,
@@ -29,7 +27,6 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
-    Numeric,
     PrimaryKeyConstraint,
     String,
     Table,
@@ -37,48 +34,15 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.types import Float, TypeDecorator
 
 from engines.ledgers.definition import LedgerDefinition, parse_ledger
+from engines.sqltypes import DecimalNumber, short_name
 
-MAX_NAME = 63
-NINE_PLACES = Decimal("1e-9")
 PARTS = ("movements", "balances", "costs", "layers", "reservations", "links", "closings")
 
 
-class Amount(TypeDecorator):
-    """Exact decimals: NUMERIC on PostgreSQL; on SQLite a REAL read back as Decimal.
-
-    The same storage as form number fields (SQLite has no decimal type; values up to
-    15 significant digits come back exact after rounding to 9 places).
-    """
-
-    impl = Numeric
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect):
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(Float())
-        return dialect.type_descriptor(Numeric(38, 9))
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        return float(value) if dialect.name == "sqlite" else Decimal(value)
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        if isinstance(value, float):
-            value = Decimal(repr(value)).quantize(NINE_PLACES)
-        return Decimal(value)
-
-
-def short_name(name: str) -> str:
-    """Names longer than PostgreSQL's 63 bytes, shortened with a hash so they stay unique."""
-    if len(name) <= MAX_NAME:
-        return name
-    return f"{name[:MAX_NAME - 9]}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+# Quantities and values are stored like form number fields.
+Amount = DecimalNumber
 
 
 def table_name(app: str, ledger: str, part: str) -> str:
