@@ -15,9 +15,14 @@ from runtime import config
 
 
 def _store(data: Path):
+    """The store of the data folder, closed when the command ends."""
     from runtime.storage.store import Store
 
-    return Store(config.database_url(data), files_dir=data / "files")
+    store = Store(config.database_url(data), files_dir=data / "files")
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(store.dispose)
+    return store
 
 
 def _fail(message: str):

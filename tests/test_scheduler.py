@@ -6,7 +6,13 @@ import datetime as dt
 
 from sqlalchemy import inspect
 
-from runtime.scheduler import flow_time_limits, start_scheduler, take_lease
+from runtime.scheduler import (
+    close_stores,
+    flow_time_limits,
+    start_scheduler,
+    stop_scheduler,
+    take_lease,
+)
 
 
 def test_one_holder_per_lease(store):
@@ -23,13 +29,16 @@ def test_jobs_are_kept_in_the_database(store, database_url):
         assert scheduler.get_job("flow_time_limits") is not None
         assert "loom_jobs" in inspect(store.engine).get_table_names()
     finally:
-        scheduler.shutdown(wait=False)
+        stop_scheduler(scheduler)
     again = start_scheduler(database_url)  # a restart finds the job and keeps one
     try:
         assert [job.id for job in again.get_jobs()] == ["flow_time_limits"]
     finally:
-        again.shutdown(wait=False)
+        stop_scheduler(again)
 
 
 def test_the_time_limit_job_runs_expiry(installed, database_url):
-    assert flow_time_limits(database_url) == 0  # nothing due, and it held the lease
+    try:
+        assert flow_time_limits(database_url) == 0  # nothing due, and it held the lease
+    finally:
+        close_stores()

@@ -15,7 +15,17 @@ import socket
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import Column, DateTime, MetaData, String, Table, insert, select, update
+from sqlalchemy import (
+    Column,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from runtime.storage.store import Store
@@ -35,6 +45,12 @@ def _store(url: str) -> Store:
     if url not in _stores:
         _stores[url] = Store(url)
     return _stores[url]
+
+
+def close_stores() -> None:
+    """Close the stores jobs opened (at shutdown, and between tests)."""
+    while _stores:
+        _stores.popitem()[1].dispose()
 
 
 def take_lease(store: Store, name: str, seconds: int, now: dt.datetime | None = None,
@@ -73,11 +89,18 @@ def flow_time_limits(database_url: str) -> int:
 
 
 def start_scheduler(database_url: str) -> BackgroundScheduler:
+    engine = create_engine(database_url, pool_pre_ping=True)
     scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(url=database_url, tablename="loom_jobs")},
+        jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename="loom_jobs")},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
         timezone="UTC")
     scheduler.add_job(flow_time_limits, "interval", minutes=1, args=[database_url],
                       id="flow_time_limits", replace_existing=True)
     scheduler.start()
+    scheduler.loom_engine = engine
     return scheduler
+
+
+def stop_scheduler(scheduler: BackgroundScheduler) -> None:
+    scheduler.shutdown(wait=True)
+    scheduler.loom_engine.dispose()
