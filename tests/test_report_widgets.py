@@ -129,7 +129,10 @@ def test_table_and_pivot(loaded):
                              [None, None, None, None]]
     assert pivot["totals"] == [None, 12.5, 4, 16.5]
     assert pivot["pivot"]["column_keys"] == [["2026-09"], ["2026-10"]]
+    cells = pivot["figure"]["data"][0]["cells"]["values"]
     assert pivot["figure"]["data"][0]["type"] == "table"
+    assert cells[0] == ["chip", "mechanical", "", "合计"]
+    assert cells[3] == ["14.00", "2.50", "", "16.50"]
 
 
 def test_gauge_scale_from_a_measure_or_a_number(loaded):

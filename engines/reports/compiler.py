@@ -241,10 +241,10 @@ class Layer:
         return " / ".join(keys[:2]) or "amount / qty"
 
 
-def measure_columns(builder: Builder, g, *, totals: bool = False) -> dict[str, Name]:
+def measure_columns(builder: Builder, g) -> dict[str, Name]:
     """Dimension and aggregate columns of ``g`` as names calc measures can use."""
     names = {d.key: Name(g.c[d.key], d.type if not d.labels else "integer")
-             for d in builder.dims} if not totals else {}
+             for d in builder.dims}
     for a in builder.aggregates:
         names[a.key] = Name(g.c[a.key], a.result_type)
     return names

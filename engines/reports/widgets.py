@@ -188,10 +188,27 @@ def table(widget, result, context):
                               cells={"values": cells, "align": "left"}))
 
 
+SUBTOTAL = {"zh": "小计", "en": "Subtotal"}
+TOTAL = {"zh": "合计", "en": "Total"}
+
+
 @register_widget("pivot")
 def pivot(widget, result, context):
-    fig = table({"type": "table"}, result, context)
-    return fig
+    """The pivot laid out as a table; subtotal rows and the total row say what they are."""
+    layout = result.extra.get("pivot", {})
+    levels = layout.get("row_levels", [])
+    depth = len(layout.get("rows", ()))
+    rows = []
+    for row, level in zip(result.rows, levels or [depth] * len(result.rows), strict=False):
+        row = list(row)
+        if level < depth:
+            row[level] = label_text(SUBTOTAL, context.lang)
+        rows.append(row)
+    totals = list(result.totals) if result.totals is not None else None
+    if totals is not None and depth:
+        totals[0] = label_text(TOTAL, context.lang)
+    shown = Result(result.columns, rows, totals, result.extra)
+    return table({"type": "table"}, shown, context)
 
 
 def _scalar(result: Result, key: str):
