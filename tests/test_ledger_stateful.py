@@ -348,7 +348,7 @@ def test_ledger_against_a_model(database_url):
     LedgerMachine.ledgers = {}
     try:
         run_state_machine_as_test(LedgerMachine, settings=settings(
-            max_examples=20, stateful_step_count=30, deadline=None,
+            max_examples=20, stateful_step_count=40, deadline=None,
             suppress_health_check=[HealthCheck.too_slow]))
     finally:
         engine.dispose()

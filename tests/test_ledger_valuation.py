@@ -302,7 +302,7 @@ def shared(engine):
     return stock, itertools.count()
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(ops=operations)
 def test_back_dated_postings_match_a_replay_in_date_order(engine, shared, ops):

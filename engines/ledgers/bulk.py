@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from sqlalchemy import and_, bindparam, column, func, select, text, true, update
+from sqlalchemy import and_, any_, bindparam, column, func, select, text, true, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import Text
 
@@ -19,10 +19,16 @@ def keyed(conn, table, names, keys):
     column that the database answers with one index search per key: PostgreSQL joins
     ``unnest`` of arrays, SQLite ``json_each`` of a JSON list (it would scan the whole
     table for ``(a, b) IN (VALUES ...)``, and an OR of a thousand terms costs more to
-    build than to run)."""
-    if len(names) == 1:
-        return table, table.c[names[0]].in_([k[0] for k in keys])
+    build than to run). One column: ``= ANY(array)`` / ``IN (json_each)``, one
+    parameter however many keys."""
     cols = [table.c[n] for n in names]
+    if len(cols) == 1:
+        values = [k[0] for k in keys]
+        if conn.dialect.name == "postgresql":
+            return table, cols[0] == any_(bindparam(None, values, type_=ARRAY(cols[0].type)))
+        listed = func.json_each(bindparam(None, json.dumps(values), type_=Text)) \
+            .table_valued("value", name="wanted")
+        return table, cols[0].in_(select(listed.c.value))
     if conn.dialect.name == "postgresql":
         wanted = func.unnest(*(bindparam(None, [k[i] for k in keys], type_=ARRAY(c.type))
                                for i, c in enumerate(cols))) \

@@ -16,18 +16,35 @@ Reversed movements and reversals take no part in a trace.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import Integer, and_, bindparam, cast, exists, null, or_, select
+from sqlalchemy import (
+    Float,
+    Integer,
+    Numeric,
+    String,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    null,
+    or_,
+    select,
+    text,
+    type_coerce,
+)
 
+from engines.ledgers.bulk import keyed
 from engines.ledgers.tables import Ledger
 
 CHUNK = 10_000
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # thousands per trace: slots make them cheap to build
 class TraceNode:
     """One movement of a trace: what (item, lot / serial), where, how much, which document."""
 
@@ -92,34 +109,62 @@ def trace(conn, ledger: Ledger, *, lot: str | None = None, serial: str | None = 
         if not d.item:
             raise ValueError(f"ledger {d.key} has no item dimension")
         wanted[d.item] = item
-    walk = _walk(ledger.tables, d.identity, d.keys, tuple(sorted(wanted)), direction)
-    rows = conn.execute(walk, {f"want_{k}": v for k, v in wanted.items()}).all()
-    result = Trace(direction, sorted({r.id for r in rows if r.parent is None}), d.identity)
-    for r in rows:
-        if r.parent is None:
+    walk = _walk(ledger.tables, d.identity, tuple(sorted(wanted)), direction)
+    with _without_jit(conn):
+        rows = conn.execute(walk, {f"want_{k}": v for k, v in wanted.items()}).all()
+    rows = [tuple(r) for r in rows]
+    result = Trace(direction, sorted({moved for moved, _, parent in rows if parent is None}),
+                   d.identity)
+    reached = set()
+    for moved, via, parent in rows:
+        reached.add(moved)
+        if parent is None:
             continue
-        # Backward: r.id brought in the lot that r.via consumed into r.parent.
-        # Forward: r.parent went into r.via, whose lot r.id later took out.
+        reached.add(via)
+        # Backward: `moved` brought in the lot that `via` consumed into `parent`.
+        # Forward: `parent` went into `via`, whose lot `moved` later took out.
         if direction == "backward":
-            result.edges.add((r.via, r.parent))
-            if r.id is not None:
-                result.edges.add((r.id, r.via))
+            result.edges.add((via, parent))
+            if moved is not None:
+                result.edges.add((moved, via))
         else:
-            result.edges.add((r.parent, r.via))
-            if r.id is not None:
-                result.edges.add((r.via, r.id))
-    result.nodes = _nodes(d, rows)
+            result.edges.add((parent, via))
+            if moved is not None:
+                result.edges.add((via, moved))
+    reached.discard(None)
+    result.nodes = _nodes(conn, ledger, reached)
     return result
 
 
-def _live(tables, movement):
+@contextmanager
+def _without_jit(conn):
+    """PostgreSQL cannot size a recursive walk: it guesses a cost thousands of times too
+    high and JIT-compiles the query, which takes longer (0.7 s) than running it (15 ms).
+    Turn JIT off for the walk, within the caller's transaction, and back as it was."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    before = conn.execute(text("SELECT current_setting('jit'), "
+                               "set_config('jit', 'off', true)")).first()[0]
+    yield  # on an error the transaction is rolled back, and the setting with it
+    conn.execute(text("SELECT set_config('jit', :before, true)"), {"before": before})
+
+
+def _not_reversed(tables, movement):
     reversal = tables.movements.alias()
-    return and_(movement.c.reversal_of.is_(None), movement.c.corrects.is_(None),
-                ~exists().where(reversal.c.reversal_of == movement.c.id))
+    return ~exists().where(reversal.c.reversal_of == movement.c.id)
+
+
+def _live(tables, movement):
+    """Neither a reversal nor reversed. (Revaluation rows have qty 0, which no step of
+    a walk takes; reversals carry no links, so a linked movement needs only the second
+    test -- and a filter less keeps PostgreSQL from guessing the linked side tiny and
+    scanning it first when its statistics are missing.)"""
+    return and_(movement.c.reversal_of.is_(None), _not_reversed(tables, movement))
 
 
 @functools.lru_cache(maxsize=256)
-def _walk(tables, identity: tuple, keys: tuple, names: tuple, direction: str):
+def _walk(tables, identity: tuple, names: tuple, direction: str):
     """The recursive query of a trace, built once per ledger and shape (building it
     costs more than running it); the wanted values are parameters ``want_<name>``."""
     backward = direction == "backward"
@@ -143,41 +188,38 @@ def _walk(tables, identity: tuple, keys: tuple, names: tuple, direction: str):
         (link.c.input_id, link.c.output_id)
     step = select(nxt.c.id, via.c.id, w.c.id).select_from(
         w.join(link, here == w.c.id)
-        .join(via, and_(via.c.id == there, _live(tables, via)))
+        .join(via, and_(via.c.id == there, _not_reversed(tables, via)))
         .outerjoin(nxt, and_(same_identity(nxt, via), inward(nxt), _live(tables, nxt)))
     ).where(or_(link.c.explicit, ~exists().where(explicit.c.output_id == link.c.output_id,
                                                   explicit.c.explicit)))
     walk = walk.union(step)
-    # The movements reached come back with the walk (one round trip, no id list).
-    node, via_node = tables.movements.alias("node"), tables.movements.alias("via_node")
-    return select(walk.c.id, walk.c.via, walk.c.parent,
-                  *_node_columns(node, keys, "n_"), *_node_columns(via_node, keys, "v_")) \
-        .select_from(walk.outerjoin(node, node.c.id == walk.c.id)
-                     .outerjoin(via_node, via_node.c.id == walk.c.via))
+    # The movements themselves come in a second query: joined here, PostgreSQL misjudges
+    # the size of the walk and merge-joins the whole movements table.
+    return select(walk.c.id, walk.c.via, walk.c.parent)
 
 
-NODE_COLUMNS = ("qty", "date", "source_form", "source_record", "source_line", "trace_group")
-
-
-def _node_columns(table, keys, prefix):
-    return [table.c[name].label(prefix + name) for name in (*keys, *NODE_COLUMNS)]
-
-
-def _nodes(d, rows) -> dict[int, TraceNode]:
-    """The movements of the walk's rows (each row carries its movement and its via)."""
+def _nodes(conn, ledger: Ledger, ids) -> dict[int, TraceNode]:
+    """The movements ``ids``, as trace nodes."""
+    d, m = ledger.definition, ledger.tables.movements
     keys, nones, step = d.keys, [d.dimension(k).none for k in d.keys], d.qty_step
-    width = len(keys)
+    source, condition = keyed(conn, m, ["id"], [(i,) for i in sorted(ids)])
+    # A trace may return thousands of movements: on SQLite read qty and date as stored
+    # (a float, an ISO string) and convert them once here, not through the column types.
+    sqlite = conn.dialect.name == "sqlite"
+    qty = type_coerce(m.c.qty, Float() if sqlite else Numeric())
+    date = type_coerce(m.c.date, String()) if sqlite else m.c.date
+    rows = conn.execute(select(m.c.id, *(m.c[k] for k in keys), qty, date, m.c.source_form,
+                               m.c.source_record, m.c.source_line, m.c.trace_group)
+                        .select_from(source).where(condition)).all()
+    width = len(keys) + 1
     nodes = {}
     for r in rows:
-        for start, movement_id in ((3, r[0]), (3 + width + len(NODE_COLUMNS), r[1])):
-            if movement_id is None or movement_id in nodes:
-                continue
-            values = r[start:start + width + len(NODE_COLUMNS)]
-            qty, date, form, record, line, group = values[width:]
-            nodes[movement_id] = TraceNode(
-                movement_id, {k: (None if v == none else v)
-                              for k, none, v in zip(keys, nones, values[:width], strict=True)},
-                qty.quantize(step), date, (form, record, line), group)
+        movement_id, qty, date, form, record, line, group = r[0], *r[width:]
+        nodes[movement_id] = TraceNode(
+            movement_id, {k: (None if v == none else v)
+                          for k, none, v in zip(keys, nones, r[1:width], strict=True)},
+            Decimal(repr(qty) if sqlite else qty).quantize(step),
+            dt.date.fromisoformat(date) if sqlite else date, (form, record, line), group)
     return nodes
 
 
