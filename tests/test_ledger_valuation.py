@@ -139,6 +139,31 @@ def transfer(conn, ledger, record, qty, date, *, from_site, to_site, item=1, lot
     ], source=("transfers", record))
 
 
+def test_items_valued_their_own_way_in_one_ledger(engine):
+    """Item 1 names FIFO on its first movement, item 2 keeps the ledger's moving average;
+    each key stays on the method it started with."""
+    with engine.begin() as conn:
+        stock = create_ledger_tables(conn, "demo", stock_definition("moving_average"))
+        for item in (1, 2):
+            method = {"valuation_method": "fifo"} if item == 1 else {}
+            for record, (qty, price, date) in enumerate(((10, "1", day(1)), (10, "2", day(2)))):
+                post_movements(conn, stock, [{"item": item, "site": 1, "lot": "L1", "qty": qty,
+                                              "unit_value": price, "date": date, **method}],
+                               source=("receipts", 10 * item + record))
+        assert issue(conn, stock, 1, 15, day(3), item=1) == Decimal("-20")   # 10 @ 1 + 5 @ 2
+        assert issue(conn, stock, 2, 15, day(3), item=2) == Decimal("-22.5")  # 15 @ 1.5
+        assert value_balance(conn, stock, item=1) == Decimal("10")
+        assert value_balance(conn, stock, item=2) == Decimal("7.5")
+        with pytest.raises(LedgerError) as refused:
+            post_movements(conn, stock, [{"item": 1, "site": 1, "lot": "L1", "qty": 1,
+                                          "unit_value": "3", "date": day(4),
+                                          "valuation_method": "moving_average"}],
+                           source=("receipts", 99))
+        assert refused.value.code == "method_fixed"
+        assert "valued by fifo" in refused.value.message
+        assert_consistent(conn, stock)
+
+
 def test_fifo_transfer_keeps_layers_between_sites(engine):
     with engine.begin() as conn:
         stock = create_ledger_tables(conn, "demo", stock_definition("fifo", ("item", "site")))

@@ -50,10 +50,11 @@ def allocate_fifo(conn, ledger: Ledger, item_dims: dict, qty, *, reserved_by=Non
         batch.register(conn.execute(query.with_for_update()).mappings().all(), [])
     keys = [k for k, row in batch.rows.items() if row.qty > 0
             and all(k[d.keys.index(n)] == v for n, v in wanted.items())]
-    room = {}  # constraint key -> what other documents' reservations leave free
+    room, held = {}, ZERO  # constraint key -> what other documents' reservations leave free
     for ck, total in batch.total.items():
         others = sum((r.qty for r in batch.reserved.get(ck, ()) if r.source != owner), ZERO)
         room[ck] = total - others
+        held += others
     first_in = _first_receipts(conn, ledger, keys)
     lot_i = d.keys.index(d.lot) if d.lot else None
     serial_i = d.keys.index(d.serial) if d.serial else None
@@ -83,8 +84,8 @@ def allocate_fifo(conn, ledger: Ledger, item_dims: dict, qty, *, reserved_by=Non
                     "qty": take})
     if left > 0:
         got = qty - left
-        raise batch.error("short", {"dims": wanted, "needs": qty, "available": got,
-                                    "short": left})
+        raise batch.error("short_reserved" if held > 0 else "short", {
+            "dims": wanted, "needs": qty, "available": got, "short": left, "reserved": held})
     return out
 
 

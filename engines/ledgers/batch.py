@@ -197,11 +197,12 @@ class Batch:
         for r in found:
             vk = tuple(r[k] for k in level)
             self.costs[vk] = Cost(r["id"], self.exact(r["qty"]), self.exact(r["value"], "value"),
-                                  r["unit_cost"], r["last_date"])
+                                  r["unit_cost"], r["last_date"], r["method"] or self.d.method)
             self.layers[vk] = []
-        if self.d.method == "fifo":
+        fifo = [v for v in vkeys if self.costs[v].method == "fifo"]
+        if fifo:
             ly = self.t.layers
-            for r in select_keys(self.conn, ly, level, vkeys, where=[ly.c.qty_left > 0],
+            for r in select_keys(self.conn, ly, level, fifo, where=[ly.c.qty_left > 0],
                                   order=[*(ly.c[k] for k in level), ly.c.date, ly.c.id]):
                 vk = tuple(r[k] for k in level)
                 self.layers[vk].append(Layer(
@@ -229,7 +230,8 @@ class Batch:
                         "date": m.date, "negative_date": when, "short": short,
                         "available": max(then, ZERO)})
         if self.d.valued:
-            if late and self.d.method == "moving_average":
+            self._settle_method(m, cost)
+            if late and cost.method == "moving_average":
                 costing.value_back_dated(self, m, vk, cost)
             else:
                 costing.value_in_order(self, m, vk, cost)
@@ -246,6 +248,17 @@ class Batch:
             stock = self.serials[sk]
             stock[m.key] = stock.get(m.key, ZERO) + m.qty
         self.pending.append(self.row(m))
+
+    def _settle_method(self, m: Move, cost: Cost) -> None:
+        """A movement naming its item's method sets it on a valuation key that has
+        never moved; a key that has keeps its method (its layers or its average
+        describe the stock on hand)."""
+        if m.method is None or m.method == cost.method:
+            return
+        if cost.last_date is not None:
+            raise self.error("method_fixed", {"dims": self.dims(m.key), "method": cost.method,
+                                              "asked": m.method})
+        cost.method, cost.dirty = m.method, True
 
     def row(self, m: Move, *, corrects=None, valued_by=None) -> dict:
         kind = valued_by or (None if not self.d.valued else "fixed" if m.fixed_value is not None
@@ -321,8 +334,8 @@ class Batch:
         for r in self.rows.values():
             r.dirty = False
         update_by_id(conn, t.costs, [{"_id": c.id, "qty": c.qty, "value": c.value,
-                                 "unit_cost": c.unit_cost, "last_date": c.last_date}
-                                for c in self.costs.values() if c.dirty])
+                                 "unit_cost": c.unit_cost, "last_date": c.last_date,
+                                 "method": c.method} for c in self.costs.values() if c.dirty])
         for c in self.costs.values():
             c.dirty = False
         self._flush_layers()

@@ -58,14 +58,14 @@ def own_value(batch, m: Move, qty, value, unit_cost) -> Valued:
 
 def value_in_order(batch, m: Move, vk, cost: Cost):
     """Value ``m``, posted after everything at its valuation key, from the batch's state."""
-    if m.qty < 0 and batch.d.method == "fifo":
+    if m.qty < 0 and cost.method == "fifo":
         before = list(batch.layers[vk])
         taken = fifo_take(batch.d, batch.layers[vk], -m.qty, m.prefer_layer)
         batch.consumed += [(vk, x) for x in before if x.qty_left <= 0]
         valued = Valued(-taken.value, taken.slices)
     else:
         valued = own_value(batch, m, cost.qty, cost.value, cost.unit_cost)
-    if m.qty > 0 and batch.d.method == "fifo":
+    if m.qty > 0 and cost.method == "fifo":
         parts = [(s.qty, s.value, s.date) for s in valued.slices] or \
             [(m.qty, valued.value, m.date)]
         for qty, value, date in parts:

@@ -162,6 +162,16 @@ def _check_references(document: dict) -> list[tuple[str, str]]:
             problems.append((f"/{role}", f"the {role} dimension '{name}' must be of kind text"))
     if document.get("lot") and document.get("lot") == document.get("serial"):
         problems.append(("/serial", "lot and serial must be different dimensions"))
+    if (document.get("valuation") or {}).get("item_method") and not document.get("item"):
+        problems.append(("/valuation/item_method", "the method is read from the item's "
+                         "record; name the item dimension in \"item\""))
+    for role in document.get("tracking", {}):
+        if not document.get("item"):
+            problems.append((f"/tracking/{role}", "tracking is read from the item's record; "
+                             "name the item dimension in \"item\""))
+        elif not document.get(role):
+            problems.append((f"/tracking/{role}", f"tracking by {role} needs a {role} "
+                             f"dimension; name it in \"{role}\""))
     constraint = document.get("constraint", [])
     for i, name in enumerate(constraint):
         if name not in kinds:

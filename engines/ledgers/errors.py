@@ -39,6 +39,8 @@ TEMPLATES = {
               "post on {next_open} or later",
     "close_earlier": "the period up to {closed} is already closed; choose an end date "
                      "after it",
+    "method_fixed": "{what} at {where} is valued by {method} since its first movement and "
+                    "cannot switch to {asked}; keep the item's valuation method as it was",
 }
 
 

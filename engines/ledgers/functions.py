@@ -1,4 +1,4 @@
-"""BALANCE() and AVAILABLE() for validations and formulas, e.g.
+"""BALANCE(), AVAILABLE() and AVG_COST() for validations and formulas, e.g.
 ``qty <= BALANCE("stock", material, warehouse)``: the dimensions in the ledger's order,
 trailing ones left out to sum over them. What they read comes from ``env["ledgers"]``
 (an object with ``balance(key, dims, available=False)``) that the runtime binds to the
@@ -37,3 +37,17 @@ register_function("AVAILABLE", available, signature="AVAILABLE(ledger, dimension
                   max_args=None, needs_env=True, returns="number",
                   summary="on hand minus reserved",
                   example='AVAILABLE("stock", material) → 100')
+
+
+def average_cost(env, ledger, *dims):
+    ledgers = (env or {}).get("ledgers")
+    if ledgers is None:
+        return ErrorValue("#N/A", "costs cannot be read here")
+    return ledgers.avg_cost(str(ledger), _dims(dims))
+
+
+register_function("AVG_COST", average_cost, signature="AVG_COST(ledger, dimension, ...)",
+                  max_args=None, needs_env=True, returns="number",
+                  summary="average cost per unit at the ledger's valuation level (value / "
+                          "qty; the last average when nothing is in stock)",
+                  example='AVG_COST("stock", material) → 2.5')

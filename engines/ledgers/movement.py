@@ -17,7 +17,8 @@ from decimal import Decimal, InvalidOperation
 from engines.ledgers.valuation import round_value
 
 MOVEMENT_KEYS = ("qty", "date", "unit_value", "line", "trace_group", "ref", "cost_from",
-                 "reserved_by")
+                 "reserved_by", "valuation_method")
+METHODS = ("moving_average", "fifo")
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Move:
     reversal_of: int | None = None
     prefer_layer: int | None = None
     reserved_by: tuple | None = None
+    method: str | None = None  # the item's valuation method, when it has its own
     id: int | None = None
     value: Decimal | None = None
 
@@ -70,7 +72,11 @@ def read_movement(ledger, movement: Mapping, source) -> Move:
         raise ValueError("cost_from is for an incoming movement of a valued ledger that "
                          "has no unit_value")
     reserved_by = movement.get("reserved_by", (source.form, source.record))
-    return Move(key, qty, date, line=movement.get("line", source.line),
+    method = movement.get("valuation_method")
+    if method is not None and (method not in METHODS or not d.valued):
+        raise ValueError(f"valuation_method is one of {', '.join(METHODS)}, for a valued "
+                         f"ledger; not {method!r}")
+    return Move(key, qty, date, line=movement.get("line", source.line), method=method,
                 group=movement.get("trace_group"), ref=movement.get("ref"),
                 fixed_value=fixed, cost_from=cost_from,
                 reserved_by=tuple(reserved_by)[:2] if reserved_by is not None else None)

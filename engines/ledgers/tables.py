@@ -32,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    inspect,
     text,
 )
 
@@ -87,6 +88,11 @@ def create_ledger_tables(conn, app: str, definition) -> Ledger:
     ledger = open_ledger(app, definition)
     for table in ledger.tables.all():
         table.create(conn, checkfirst=True)
+    costs = ledger.tables.costs
+    # Ledgers created before costs had a method column get it (nothing else changed).
+    if "method" not in {c["name"] for c in inspect(conn).get_columns(costs.name)}:
+        conn.execute(text(f"ALTER TABLE {conn.dialect.identifier_preparer.quote(costs.name)} "
+                          "ADD COLUMN method VARCHAR(16)"))
     return ledger
 
 
@@ -180,6 +186,8 @@ def ledger_tables(app: str, definition: LedgerDefinition,
         Column("value", Amount, nullable=False),
         Column("unit_cost", Amount, nullable=True),  # last known average, kept at qty 0
         Column("last_date", Date, nullable=True),
+        # Set by the first movement that names one (per-item methods); NULL: the ledger's.
+        Column("method", String(16), nullable=True),
         UniqueConstraint(*level, name=short_name(f"uq_{c}")),
     )
 

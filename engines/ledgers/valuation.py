@@ -25,6 +25,7 @@ class Cost:
     value: Decimal
     unit_cost: Decimal | None  # the last average, kept when qty falls to 0
     last_date: object = None
+    method: str = "moving_average"  # of this valuation key: the ledger's, or the item's
     dirty: bool = False
 
     def average(self) -> Decimal:
