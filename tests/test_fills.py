@@ -34,7 +34,8 @@ def test_scanning_a_code_fills_the_line(scanning, client, admin_headers):
                                              {"scan": "STM32F407VGT6", "qty": 1, "price": 17}])
     assert response.status_code == 201, response.json
     first, second = response.json["lines"]
-    assert (first["name"], first["spec"], first["price"]) == ("铝合金外壳", "120x80x25mm 阳极氧化", 12)
+    assert (first["name"], first["spec"], first["price"]) == (
+        "铝合金外壳", "120x80x25mm 阳极氧化", 12)
     assert first["material"] is not None and first["scan"] == "M-004"
     assert second["name"] == "主控芯片" and second["price"] == 17  # typed price kept
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import difflib
 
+from engines.expr import ExpressionError, compile_expression
+from engines.flows import validate_flow
 from engines.forms.autonumber import PatternError, parse_pattern
 from engines.forms.definition import SYSTEM_KEYS, parse_form
-from engines.flows import validate_flow
 from engines.forms.logic import LogicError, compile_logic, describe
 from engines.schema import validate
 
@@ -68,6 +69,7 @@ def check_app(documents: dict[str, object]) -> list[tuple[str, str, str]]:
             problems += [(path, p, m) for p, m in check_flow(doc, form_docs, roles)]
         if kind_of(path) == "ledger":
             ledgers[doc["key"]] = doc
+            problems += [(path, p, m) for p, m in check_tracking(doc, form_docs)]
             for i, dim in enumerate(doc["dimensions"]):
                 target = dim.get("target")
                 if target and target not in form_docs:
@@ -100,6 +102,71 @@ def check_posting(doc: dict, ledgers: dict[str, dict]) -> list[tuple[str, str]]:
         if rule.get("lines") and rule["lines"] not in subtables:
             problems.append((f"/posting/{i}/lines", f"'{rule['lines']}' is not a subtable of "
                              f"this form{suggest(rule['lines'], subtables)}"))
+            continue
+        for name in rule.get("transfer_to", {}):
+            if name not in dims:
+                problems.append((f"/posting/{i}/transfer_to/{name}", f"ledger "
+                                 f"'{rule['ledger']}' has no dimension '{name}'"
+                                 f"{suggest(name, dims)}"))
+        problems += _check_posting_kind(rule, i, doc, ledger)
+    return problems
+
+
+def _check_posting_kind(rule: dict, i: int, doc: dict, ledger: dict) -> list[tuple[str, str]]:
+    """What reserving, consuming and transferring need of the rule and the ledger."""
+    problems, base = [], f"/posting/{i}"
+    if rule.get("reserve"):
+        if not ledger.get("constraint"):
+            problems.append((f"{base}/reserve", f"ledger '{ledger['key']}' has no constraint, "
+                             "so nothing can be held against its balances"))
+        for name in ("consumes", "transfer_to"):
+            if name in rule:
+                problems.append((f"{base}/{name}", f"a reserving rule only holds stock; "
+                                 f"remove \"{name}\" or \"reserve\""))
+        if rule.get("sign", 1) != 1:
+            problems.append((f"{base}/sign", "a reservation holds a positive quantity; "
+                             "remove \"sign\""))
+    if "transfer_to" in rule and rule.get("sign", 1) != -1:
+        problems.append((f"{base}/sign", "a transfer takes stock from where \"dimensions\" "
+                         "say: set \"sign\": -1"))
+    if "consumes" in rule:
+        fields = {f["key"]: f for f in doc["fields"]}
+        if rule.get("lines"):
+            line_fields = next(f for f in doc["fields"] if f["key"] == rule["lines"])["fields"]
+            fields.update({f["key"]: f for f in line_fields})
+        field = fields.get(rule["consumes"])
+        if field is None or field["type"] != "relation":
+            relations = [k for k, f in fields.items() if f["type"] == "relation"]
+            problems.append((f"{base}/consumes", f"'{rule['consumes']}' is not a relation "
+                             f"field of this form{suggest(rule['consumes'], relations)}"))
+        if rule.get("sign", 1) != -1:
+            problems.append((f"{base}/sign", "only outgoing stock consumes a reservation: "
+                             "set \"sign\": -1"))
+    return problems
+
+
+def check_tracking(doc: dict, forms: dict[str, dict]) -> list[tuple[str, str]]:
+    """A ledger's expressions over the item's record (``tracking``, the valuation's
+    ``item_method``) read fields of the item dimension's target form."""
+    exprs = {f"/tracking/{role}": (source, "boolean")
+             for role, source in doc.get("tracking", {}).items()}
+    if (doc.get("valuation") or {}).get("item_method"):
+        exprs["/valuation/item_method"] = (doc["valuation"]["item_method"], "text")
+    if not exprs:
+        return []
+    item = next((d for d in doc["dimensions"] if d["key"] == doc.get("item")), None)
+    target = forms.get(item.get("target")) if item else None
+    if target is None:
+        return [(next(iter(exprs)), "this reads the item's record: give the item dimension "
+                 "a \"target\" form")]
+    parsed = {key: parse_form(d) for key, d in forms.items()}
+    scope = describe(parsed[target["key"]], parsed)
+    problems = []
+    for pointer, (source, kind) in exprs.items():
+        try:
+            compile_expression(source, scope, expect=kind)
+        except ExpressionError as error:
+            problems.append((pointer, str(error)))
     return problems
 
 

@@ -4,7 +4,7 @@ from flask import jsonify, request
 
 from engines.forms.definition import label_text
 from runtime.api import actor, api, body, store
-from runtime.services import apps, posting, templates
+from runtime.services import apps, ledger_views, templates
 from runtime.services.errors import Invalid
 
 
@@ -88,12 +88,22 @@ def put_flow(app, flow):
 @api.get("/apps/<app>/ledgers/<ledger>/balances")
 def ledger_balances(app, ledger):
     filters = {k: v for k, v in request.args.items() if k != "lang"}
-    return jsonify(posting.balances(store(), actor(), app, ledger, filters))
+    return jsonify(ledger_views.balances(store(), actor(), app, ledger, filters))
 
 
 @api.get("/apps/<app>/ledgers/<ledger>/trace")
 def ledger_trace(app, ledger):
-    return jsonify(posting.trace_json(store(), actor(), app, ledger,
-                                      lot=request.args.get("lot"),
-                                      serial=request.args.get("serial"),
-                                      direction=request.args.get("direction", "backward")))
+    return jsonify(ledger_views.trace_json(store(), actor(), app, ledger,
+                                           lot=request.args.get("lot"),
+                                           serial=request.args.get("serial"),
+                                           direction=request.args.get("direction", "backward")))
+
+
+@api.get("/apps/<app>/ledgers/<ledger>/closing")
+def ledger_closing(app, ledger):
+    return jsonify(ledger_views.closing(store(), actor(), app, ledger))
+
+
+@api.post("/apps/<app>/ledgers/<ledger>/closing")
+def close_ledger_period(app, ledger):
+    return jsonify(ledger_views.close(store(), actor(), app, ledger, body()))

@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask import Response, jsonify, request, url_for
 
 from runtime.api import actor, api, body, int_arg, store
-from runtime.services import approvals, evaluate, query, records, spreadsheets
+from runtime.services import approvals, cancelling, evaluate, query, records, spreadsheets
 from runtime.services.errors import Invalid
 
 _LIST_ARGS = {"sort", "limit", "offset", "lang", "q"}
@@ -75,6 +75,13 @@ def withdraw_record(app, form, record_id):
     data = _optional_body()
     return jsonify(approvals.withdraw_record(store(), actor(), app, form, record_id,
                                              comment=data.get("comment")))
+
+
+@api.post("/apps/<app>/forms/<form>/records/<int:record_id>/cancel")
+def cancel_record(app, form, record_id):
+    data = _optional_body()
+    return jsonify(cancelling.cancel_record(store(), actor(), app, form, record_id,
+                                            comment=data.get("comment")))
 
 
 @api.get("/tasks")

@@ -13,7 +13,7 @@ from runtime.auth.actors import Actor
 from runtime.services.errors import Forbidden, NotFound
 from runtime.storage import platform
 
-ACTIONS = ("read", "create", "update", "delete")
+ACTIONS = ("read", "create", "update", "delete", "cancel")
 _SCOPE_ORDER = {"own": 0, "department": 1, "all": 2}
 
 

@@ -33,6 +33,7 @@ from runtime.auth.permissions import require
 from runtime.services import clock
 from runtime.services.apps import open_form
 from runtime.services.audit import append_audit
+from runtime.services.cancelling import reverse_document
 from runtime.services.errors import Conflict, Forbidden, Invalid, NotFound
 from runtime.services.formlogic import environment, linked_record
 from runtime.services.posting import post_document
@@ -253,8 +254,13 @@ def _summary(instance_id: int, state) -> dict:
 
 def on_approval_events(conn, schema, ft, record_id: int, events, actor: Actor) -> None:
     """Where the rest of the write path hears of flow events: a final approval posts
-    what the record posts ``on: approved`` (rules will listen here too)."""
-    if any(event.name == "approved" for event in events):
+    what the record posts ``on: approved``; an approval that ends without it, or sends
+    the record back for edits, takes back what it posted on submit (rules will listen
+    here too)."""
+    names = {event.name for event in events}
+    if names & {"withdrawn", "returned", "rejected"}:
+        reverse_document(conn, schema, ft, record_id)
+    if "approved" in names:
         post_document(conn, schema, ft, record_id, "approved",
                       environment(conn, schema, actor))
 

@@ -1,34 +1,28 @@
 """Ledger posting from forms: what a record posts (its form's ``posting``), when it is
-submitted or approved, inside the same transaction; balances for BALANCE() and the API.
+submitted or approved, inside the same transaction.
 
 A posting rule names a ledger, the moment (``submit`` or ``approved``), optionally a
 subtable (one movement per line), and expressions for the quantity, the dimensions,
 the unit value and the date. Expressions in a line rule see the line's fields and the
-record's; relations give the linked record's id.
+record's; relations give the linked record's id. A rule may instead ``reserve`` the
+quantity, ``consume`` the reservations of a related document, or ``transfer_to`` other
+dimensions (same lot, same cost). Cancelling a record reverses all of it
+(``runtime/services/cancelling.py``).
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import select
-
 from engines.expr import ErrorValue, ExpressionError, compile_expression
-from engines.forms.definition import Field, label_text
 from engines.forms.fieldtypes import FieldError, coerce_value
 from engines.forms.logic import describe
-from engines.ledgers import (
-    LedgerError,
-    Wording,
-    post_movements,
-    trace,
-)
+from engines.ledgers import LedgerError, allocate_fifo, post_movements, reserve
 from runtime.services import clock
 from runtime.services.errors import Invalid
-from runtime.services.ledgers import LedgerAccess, dimension_targets, ledger_of
-from runtime.services.recordio import read_records, record_titles
-
-SHORT_ZH = {"short": "{what} 在 {where} 库存不足: 需要 {needs}, 可用 {available}"}
+from runtime.services.ledgers import LedgerAccess, ledger_of, wording
+from runtime.services.lots import place_lots
+from runtime.services.recordio import read_records
 
 
 def _rules(conn, schema, ft) -> list:
@@ -44,8 +38,9 @@ def _rules(conn, schema, ft) -> list:
             exprs = {}
             parts = {"qty": rule["qty"], "unit_value": rule.get("unit_value"),
                      "date": rule.get("date"), "trace_group": rule.get("trace_group"),
-                     "when": rule.get("when"),
-                     **{f"dim:{k}": v for k, v in rule["dimensions"].items()}}
+                     "when": rule.get("when"), "consumes": rule.get("consumes"),
+                     **{f"dim:{k}": v for k, v in rule["dimensions"].items()},
+                     **{f"to:{k}": v for k, v in rule.get("transfer_to", {}).items()}}
             for name, source in parts.items():
                 if source is None:
                     continue
@@ -69,29 +64,9 @@ def _value(expr, record, env):
     return value.get("id") if isinstance(value, dict) else value
 
 
-def _wording(conn, schema, ledger, lang: str = "zh") -> Wording:
-    labels, targets = {}, {}
-    forms = dimension_targets(conn, schema, ledger.definition.key)
-    for dim in ledger.definition.dimensions:
-        labels[dim.key] = label_text(dim.label, lang) or dim.key
-        if dim.key in forms and schema.form(forms[dim.key]):
-            targets[dim.key] = schema.form(forms[dim.key])
-
-    def display(key, value):
-        ft = targets.get(key)
-        if ft is None or not isinstance(value, int):
-            return value
-        title = [k for k in ft.form.title if k in ft.columns][:1] or \
-            [f.key for f, _ in ft.fields_with_columns()[:1]]
-        found = conn.execute(select(ft.columns[title[0]]).where(ft.table.c.id == value)).scalar()
-        return found if found is not None else value
-
-    return Wording(labels=labels, display=display, place_separator="/", templates=SHORT_ZH,
-                   anywhere="库存")
-
-
 def post_document(conn, schema, ft, record_id: int, moment: str, env: dict) -> int:
-    """Post what the record posts at ``moment``; returns the number of movements."""
+    """Post (or reserve) what the record posts at ``moment``; returns the number of
+    movements and reservations made."""
     rules = [r for r in _rules(conn, schema, ft) if r[0]["on"] == moment]
     if not rules:
         return 0
@@ -102,43 +77,111 @@ def post_document(conn, schema, ft, record_id: int, moment: str, env: dict) -> i
     count = 0
     for rule, exprs in rules:
         ledger = ledger_of(conn, schema, rule["ledger"])
-        scopes = [(header, None)]
-        if rule.get("lines"):
-            sub = ft.subtables[rule["lines"]]
-            scopes = []
-            for line in record_json.get(rule["lines"], []):
-                merged = dict(header)
-                for f, _ in sub.fields_with_columns():
-                    merged[f.key] = _python(f, line.get(f.key))
-                scopes.append((merged, line["id"]))
-        movements = []
-        for record, line_id in scopes:
-            if "when" in exprs and _value(exprs["when"], record, env) is not True:
-                continue
-            qty = Decimal(str(_value(exprs["qty"], record, env) or 0))
-            if not qty:
-                continue
-            movement = {name[4:]: _value(e, record, env) for name, e in exprs.items()
-                        if name.startswith("dim:")}
-            movement["qty"] = qty * rule.get("sign", 1)
-            movement["date"] = _value(exprs["date"], record, env) if "date" in exprs \
-                else clock.today()
-            if "unit_value" in exprs:
-                movement["unit_value"] = _value(exprs["unit_value"], record, env)
-            if "trace_group" in exprs:
-                movement["trace_group"] = _value(exprs["trace_group"], record, env)
-            if line_id is not None:
-                movement["line"] = line_id
-            movements.append(movement)
+        words = wording(conn, schema, ledger)
+        movements, paths = _movements(ft, rule, exprs, header, record_json, env)
         if not movements:
             continue
+        source = (ft.form.key, record_id)
+        consumes = _consumed(ft, rule, movements)
         try:
-            post_movements(conn, ledger, movements, source=(ft.form.key, record_id),
-                           wording=_wording(conn, schema, ledger))
+            if rule.get("reserve"):
+                count += _reserve(conn, ledger, movements, source, words)
+                continue
+            movements = place_lots(conn, schema, ledger, movements, env, words, paths=paths,
+                                   reserved_by=consumes or source)
+            if consumes:
+                for m in movements:
+                    m["reserved_by"] = consumes
+            if "transfer_to" in rule:
+                movements = _with_arrivals(ledger, movements)
+            post_movements(conn, ledger, movements, source=source, wording=words)
         except LedgerError as error:
             raise Invalid([{"field": rule.get("lines"), "message": error.message}]) from None
         count += len(movements)
     return count
+
+
+def _movements(ft, rule, exprs, header, record_json, env) -> tuple[list[dict], list[str]]:
+    """One movement per line (or one for the record), with where each came from."""
+    scopes = [(header, None, "")]
+    if rule.get("lines"):
+        sub = ft.subtables[rule["lines"]]
+        scopes = []
+        for n, line in enumerate(record_json.get(rule["lines"], [])):
+            merged = dict(header)
+            for f, _ in sub.fields_with_columns():
+                merged[f.key] = _python(f, line.get(f.key))
+            scopes.append((merged, line["id"], f"{rule['lines']}[{n}]"))
+    movements, paths = [], []
+    for record, line_id, path in scopes:
+        if "when" in exprs and _value(exprs["when"], record, env) is not True:
+            continue
+        qty = Decimal(str(_value(exprs["qty"], record, env) or 0))
+        if not qty:
+            continue
+        movement = {name[4:]: _value(e, record, env) for name, e in exprs.items()
+                    if name.startswith("dim:")}
+        movement["qty"] = qty * rule.get("sign", 1)
+        movement["date"] = _value(exprs["date"], record, env) if "date" in exprs \
+            else clock.today()
+        for name in ("unit_value", "trace_group"):
+            if name in exprs:
+                movement[name] = _value(exprs[name], record, env)
+        if "consumes" in exprs:
+            movement["_consumes"] = _value(exprs["consumes"], record, env)
+        if "transfer_to" in rule:
+            movement["_to"] = {name[3:]: _value(e, record, env) for name, e in exprs.items()
+                               if name.startswith("to:")}
+        if line_id is not None:
+            movement["line"] = line_id
+        movements.append(movement)
+        paths.append(path)
+    return movements, paths
+
+
+def _consumed(ft, rule, movements):
+    """(form, record) whose reservations the rule's movements use up, or None. One
+    document per posting: the first line that names one decides."""
+    if "consumes" not in rule:
+        return None
+    ids = [m.pop("_consumes", None) for m in movements]
+    named = next((i for i in ids if i), None)
+    if named is None:
+        return None
+    field = ft.form.field(rule["consumes"])
+    if field is None:
+        lines = ft.form.field(rule["lines"])
+        field = next(f for f in lines.fields if f.key == rule["consumes"])
+    return (field.target, named)
+
+
+def _reserve(conn, ledger, movements, source, words) -> int:
+    """Hold each line's qty: where it is, or on the oldest lots when the line names
+    fewer dimensions than the ledger's constraint."""
+    d, count = ledger.definition, 0
+    for m in movements:
+        given = {k: m.get(k) for k in d.keys if m.get(k) is not None}
+        pieces = [{**given, "qty": m["qty"]}] if all(k in given for k in d.constraint) \
+            else allocate_fifo(conn, ledger, given, m["qty"], reserved_by=source, wording=words)
+        for piece in pieces:
+            reserve(conn, ledger, {k: piece.get(k) for k in d.constraint}, piece["qty"],
+                    source=(*source, m.get("line")), wording=words)
+            count += 1
+    return count
+
+
+def _with_arrivals(ledger, movements: list[dict]) -> list[dict]:
+    """Each departure followed by its arrival where ``transfer_to`` says, at its cost."""
+    out = []
+    for n, m in enumerate(movements):
+        to = m.pop("_to")
+        departure = {**m, "ref": f"out{n}"}
+        arrival = {**m, **to, "qty": -m["qty"]}
+        arrival.pop("reserved_by", None)
+        if ledger.definition.valued:
+            arrival["cost_from"] = departure["ref"]
+        out += [departure, arrival]
+    return out
 
 
 def _python(field, value):
@@ -146,75 +189,3 @@ def _python(field, value):
         return coerce_value(field, value)
     except FieldError:
         return value
-
-
-def balances(store, actor, app: str, key: str, filters: dict) -> dict:
-    """Balance rows of a ledger matching dimension values (as text from a query)."""
-    from runtime.services.apps import app_schema
-
-    with store.read() as conn:
-        schema = app_schema(store, conn, actor, app)
-        ledger = ledger_of(conn, schema, key)
-        table = ledger.tables.balances
-        names = [d.key for d in ledger.definition.dimensions]
-        unknown = set(filters) - set(names)
-        if unknown:
-            raise Invalid([{"field": name, "message": f"ledger '{key}' has no dimension "
-                            f"'{name}'; its dimensions: {', '.join(names)}"} for name in unknown])
-        query = select(table)
-        for name, value in filters.items():
-            column = table.c[name]
-            kind = next(d for d in ledger.definition.dimensions if d.key == name).kind
-            if kind == "ref":
-                if not value.isdigit():
-                    raise Invalid([{"field": name, "message": "give the record id"}])
-                value = int(value)
-            query = query.where(column == value)
-        rows = conn.execute(query.limit(1000)).mappings().all()
-        titles = {}
-        for dim, target in dimension_targets(conn, schema, key).items():
-            if schema.form(target):
-                titles[dim] = record_titles(conn, schema, Field("x", "relation", target=target),
-                                            [r[dim] for r in rows])
-        return {"balances": [_row_json(r, titles) for r in rows]}
-
-
-def _row_json(row, titles) -> dict:
-    out = {}
-    for key, value in row.items():
-        out[key] = float(value) if isinstance(value, Decimal) else value
-        if key in titles and value in titles[key]:
-            out[f"{key}_title"] = titles[key][value]
-    return out
-
-
-def trace_json(store, actor, app: str, key: str, *, lot=None, serial=None,
-               direction="backward") -> dict:
-    from runtime.services.apps import app_schema
-
-    if direction not in ("backward", "forward"):
-        raise Invalid([{"field": "direction", "message": "direction is backward or forward"}])
-    if not lot and not serial:
-        raise Invalid([{"field": "lot", "message": "give lot=... or serial=..."}])
-    with store.read() as conn:
-        schema = app_schema(store, conn, actor, app)
-        ledger = ledger_of(conn, schema, key)
-        result = trace(conn, ledger, lot=lot, serial=serial, direction=direction)
-    return _jsonable(result)
-
-
-def _jsonable(value):
-    import dataclasses
-    import datetime as dt
-
-    if dataclasses.is_dataclass(value):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return value

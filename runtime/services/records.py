@@ -174,9 +174,12 @@ def delete_record(store: Store, actor: Actor, app: str, form: str, record_id: in
         schema, ft = open_form(store, conn, actor, app, form)
         granted = require(actor, schema, form, "delete")
         row = fetch_record(conn, actor, ft, granted, record_id)
-        if row["_approval"] in ("running", "submitted", "approved"):
+        if row["_approval"] in ("running", "submitted", "approved", "cancelled"):
+            hint = {"running": "; withdraw it first", "submitted": "; cancel it instead",
+                    "approved": "; cancel it instead",
+                    "cancelled": "; it stays as the record of what was reversed"}
             raise Conflict(f"record {record_id} is {row['_approval']} and cannot be deleted"
-                           + ("; withdraw it first" if row["_approval"] == "running" else ""))
+                           + hint[row["_approval"]])
         _refuse_if_referenced(conn, schema, form, record_id)
         before = read_records(conn, ft, [row])[0]
         for sub in ft.subtables.values():

@@ -55,7 +55,9 @@ TEXT = {
            "approval_withdrawn": "已撤回", "step_submit": "提交", "step_approve": "同意",
            "step_reject": "拒绝", "step_return": "退回", "step_withdraw": "撤回",
            "step_transfer": "转交", "step_add_signer": "加签", "step_comment": "评论",
-           "step_urge": "催办", "step_resubmit": "重新提交"},
+           "step_urge": "催办", "step_resubmit": "重新提交", "void": "作废",
+           "void_confirm": "作废会冲销这张单据过账的全部库存并释放预留，不能撤销。确定作废吗？",
+           "approval_cancelled": "已作废", "audit_cancel": "作废"},
     "en": {"login": "Log in", "logout": "Log out", "username": "Username",
            "password": "Password", "apps": "Apps", "records": "records",
            "wrong": "Wrong username or password", "prev": "Previous", "next": "Next",
@@ -84,7 +86,10 @@ TEXT = {
            "step_reject": "Rejected", "step_return": "Returned",
            "step_withdraw": "Withdrawn", "step_transfer": "Transferred",
            "step_add_signer": "Signer added", "step_comment": "Comment",
-           "step_urge": "Urged", "step_resubmit": "Resubmitted"},
+           "step_urge": "Urged", "step_resubmit": "Resubmitted", "void": "Cancel document",
+           "void_confirm": "Cancelling reverses everything this document posted to stock "
+                           "and releases what it reserved. It cannot be undone. Cancel it?",
+           "approval_cancelled": "Cancelled", "audit_cancel": "Cancelled"},
 }
 
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from engines.forms.display import display_text
 from runtime.auth.permissions import allowed, require
-from runtime.services import approvals, apps, query, records
+from runtime.services import approvals, apps, cancelling, query, records
 from runtime.services.errors import ServiceError
 from runtime.services.recordio import record_titles
 from runtime.storage import platform
@@ -172,6 +172,8 @@ def show_record(app, form, record_id):
         "withdraw": record["approval"] == "running" and record["created_by"] == g.actor.id,
         "tasks": [task.id for task in my_tasks],
         "edit": can_update and record["approval"] in approvals.EDITABLE or bool(my_tasks),
+        "cancel": allowed(g.actor, schema, form, "cancel")
+        and record["approval"] in cancelling.CANCELLABLE,
     }
     return render_template("record.html", app=schema, form=ft.form, record=record,
                            fields=fields, subtables=subtables, history=history, steps=steps,

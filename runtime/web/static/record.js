@@ -1,4 +1,4 @@
-// Record page actions: submit, withdraw, approve / return / reject from the page.
+// Record page actions: submit, withdraw, cancel, approve / return / reject from the page.
 const bar = document.getElementById("record-actions");
 if (bar) {
   const error = bar.querySelector(".form-error");
@@ -6,6 +6,7 @@ if (bar) {
     const button = event.target.closest("button[data-action]");
     if (!button) return;
     const action = button.dataset.action;
+    if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) return;
     const task = button.closest("[data-task]");
     const url = task ? `/api/v1/tasks/${task.dataset.task}/${action}` : `${bar.dataset.recordUrl}/${action}`;
     const comment = bar.elements.comment ? bar.elements.comment.value : "";
