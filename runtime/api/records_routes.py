@@ -6,7 +6,7 @@ from runtime.api import actor, api, body, int_arg, store
 from runtime.services import approvals, cancelling, evaluate, query, records, spreadsheets
 from runtime.services.errors import Invalid
 
-_LIST_ARGS = {"sort", "limit", "offset", "lang", "q"}
+_LIST_ARGS = {"sort", "limit", "offset", "lang", "q", "totals"}
 
 
 @api.get("/apps/<app>/forms/<form>/records")
@@ -16,7 +16,9 @@ def list_records(app, form):
     result = query.list_records(store(), actor(), app, form, filters=filters,
                                 sort=request.args.get("sort"),
                                 limit=int_arg("limit", query.DEFAULT_LIMIT),
-                                offset=int_arg("offset", 0), search=request.args.get("q"))
+                                offset=int_arg("offset", 0), search=request.args.get("q"),
+                                totals=[k for k in request.args.get("totals", "").split(",")
+                                        if k.strip()])
     return jsonify(result)
 
 

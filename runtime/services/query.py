@@ -70,7 +70,9 @@ def search_condition(ft, text: str):
 
 def list_records(store: Store, actor: Actor, app: str, form: str, *, filters=(),
                  sort: str | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0,
-                 search: str | None = None) -> dict:
+                 search: str | None = None, totals=()) -> dict:
+    """A page of records, the total count and, for the numeric fields named in
+    ``totals``, their sums over every matching record (not just the page)."""
     errors = []
     if not 0 < limit <= MAX_LIMIT:
         errors.append({"field": "limit", "message": f"limit must be 1 to {MAX_LIMIT}"})
@@ -91,14 +93,49 @@ def list_records(store: Store, actor: Actor, app: str, form: str, *, filters=(),
             if found is not None:
                 conditions.append(found)
         order = _order_by(ft, sort, errors)
+        summed = _summed(ft, totals, errors)
         if errors:
             raise Invalid(errors)
         where = and_(*conditions)
-        total = conn.execute(select(func.count()).select_from(table).where(where)).scalar()
+        found = conn.execute(select(func.count(), *(func.sum(c) for _, c in summed))
+                             .select_from(table).where(where)).one()
         rows = conn.execute(select(table).where(where).order_by(*order)
                             .limit(limit).offset(offset)).mappings().all()
-        return {"records": read_records(conn, ft, rows), "total": total,
-                "limit": limit, "offset": offset}
+        result = {"records": read_records(conn, ft, rows), "total": found[0],
+                  "limit": limit, "offset": offset}
+        if summed:
+            result["totals"] = {f.key: _number(f, value)
+                                for (f, _), value in zip(summed, found[1:], strict=True)}
+        return result
+
+
+SUMMABLE = ("number", "money", "percent", "rollup")
+
+
+def _summed(ft, keys, errors: list) -> list:
+    """(field, column) of each field to total; a field that cannot be summed is an error."""
+    out = []
+    for key in keys:
+        field = ft.form.field(key)
+        if field is None or key not in ft.columns or not (
+                field.type in SUMMABLE or field.type == "formula"
+                and field.get("result", "number") in ("number", "money", "percent")):
+            numeric = [f.key for f in ft.form.scalar_fields if f.type in SUMMABLE]
+            errors.append({"field": "totals", "message": f"'{key}' is not a numeric field of "
+                           f"this form{suggest(key, numeric)}; numeric fields: "
+                           f"{', '.join(numeric) or 'none'}"})
+        else:
+            out.append((field, ft.columns[key]))
+    return out
+
+
+def _number(field, value):
+    """A SQL sum at the field's precision (SQLite sums doubles)."""
+    if value is None:
+        return 0
+    places = field.get("precision", 2 if field.type == "money" else 6)
+    number = round(float(value), places)
+    return int(number) if number.is_integer() else number
 
 
 class _FilterError(ValueError):

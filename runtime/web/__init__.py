@@ -1,9 +1,9 @@
 """Server-rendered pages (Jinja2, autoescaped) with small vanilla JavaScript.
 
 One module per kind of page: ``pages_auth`` (login, logout, the app launcher),
-``pages_records`` (lists, record and form pages). Pages call the same services as
-the API, so permissions are checked in one place; the pages' scripts call the API
-with the session cookie and the CSRF token.
+``pages_lists`` (a form's record list), ``pages_records`` (record and form pages).
+Pages call the same services as the API, so permissions are checked in one place;
+the pages' scripts call the API with the session cookie and the CSRF token.
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ TEXT = {
            "step_reject": "拒绝", "step_return": "退回", "step_withdraw": "撤回",
            "step_transfer": "转交", "step_add_signer": "加签", "step_comment": "评论",
            "step_urge": "催办", "step_resubmit": "重新提交", "void": "作废",
+           "filter": "筛选", "apply": "查询", "reset": "重置", "total": "合计",
+           "any": "全部", "from": "从", "to": "至", "keyword": "搜索单号/名称",
            "void_confirm": "作废会冲销这张单据过账的全部库存并释放预留，不能撤销。确定作废吗？",
            "approval_cancelled": "已作废", "audit_cancel": "作废"},
     "en": {"login": "Log in", "logout": "Log out", "username": "Username",
@@ -87,6 +89,8 @@ TEXT = {
            "step_withdraw": "Withdrawn", "step_transfer": "Transferred",
            "step_add_signer": "Signer added", "step_comment": "Comment",
            "step_urge": "Urged", "step_resubmit": "Resubmitted", "void": "Cancel document",
+           "filter": "Filter", "apply": "Apply", "reset": "Reset", "total": "Total",
+           "any": "Any", "from": "From", "to": "To", "keyword": "Search by number or name",
            "void_confirm": "Cancelling reverses everything this document posted to stock "
                            "and releases what it reserved. It cannot be undone. Cancel it?",
            "approval_cancelled": "Cancelled", "audit_cancel": "Cancelled"},
@@ -154,4 +158,4 @@ def error_page(error):
     return render_template("error.html", error=error), error.code or 500
 
 
-from runtime.web import pages_auth, pages_records  # noqa: E402,F401
+from runtime.web import pages_auth, pages_lists, pages_records  # noqa: E402,F401
