@@ -79,3 +79,57 @@ def test_a_bad_filter_is_explained_on_the_page(installed, client, store):
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert "safety_stock" in text and "lots" in text and 'role="alert"' in text
+
+
+def test_saved_views_are_checked_kept_per_user_and_shared(installed, client, store):
+    def headers(name, role):
+        return {"Authorization": f"Bearer {make_user(store, name, roles=[('receipts', role)])}"}
+
+    wang, li = headers("wang", "viewer"), headers("li", "viewer")
+    url = "/api/v1/apps/receipts/forms/materials/views"
+    bad = client.post(url, headers=wang, json={"name": "大库存", "query": "safety_stock__gte=x"})
+    assert bad.status_code == 422 and bad.json["errors"][0]["field"] == "query.safety_stock"
+    assert client.post(url, headers=wang, json={"query": "x=1"}).json["errors"][0][
+        "field"] == "name"
+    mine = client.post(url, headers=wang, json={"name": "大库存",
+                                                "query": "?safety_stock__gte=3000&sort=-code"})
+    assert mine.status_code == 201, mine.json
+    shared = client.post(url, headers=wang, json={"name": "芯片", "query": "category=chip",
+                                                  "shared": True})
+    assert [v["name"] for v in client.get(url, headers=wang).json["views"]] == ["大库存", "芯片"]
+    # Another user sees only the shared one, and cannot delete it.
+    [seen] = client.get(url, headers=li).json["views"]
+    assert seen == {"id": shared.json["id"], "name": "芯片", "query": "category=chip",
+                    "shared": True, "mine": False}
+    assert client.delete(f"{url}/{seen['id']}", headers=li).status_code == 403
+    assert client.delete(f"{url}/{mine.json['id']}", headers=li).status_code == 404
+    # The saved query lists what it says.
+    listed = client.get(f"/api/v1/apps/receipts/forms/materials/records?"
+                        f"{mine.json['query']}", headers=wang).json
+    assert [r["code"] for r in listed["records"]] == ["M-003", "M-002"]
+    # Saving under the same name replaces the view.
+    client.post(url, headers=wang, json={"name": "大库存", "query": "safety_stock__gte=5000"})
+    assert [v["query"] for v in client.get(url, headers=wang).json["views"]] == [
+        "safety_stock__gte=5000", "category=chip"]
+    assert client.delete(f"{url}/{shared.json['id']}", headers=wang).status_code == 204
+
+
+def test_saving_and_opening_a_view_in_the_browser(installed, live_server, browser,  # noqa: F811
+                                                  store):
+    make_user(store, "viewer", roles=[("receipts", "viewer")])
+    page = browser.new_context(locale="zh-CN").new_page()
+    login(page, live_server, "viewer")
+    page.goto(f"{live_server.url}/apps/receipts/forms/materials")
+    page.get_by_text("筛选").click()
+    page.get_by_label("类别").select_option("mechanical")
+    page.get_by_role("button", name="查询").click()
+    expect(page.locator("tbody tr")).to_have_count(2)
+    page.get_by_label("视图名称").fill("结构件")
+    page.get_by_role("button", name="保存为视图").click()
+    expect(page.get_by_role("link", name="结构件")).to_be_visible()
+    page.get_by_role("link", name="全部记录").click()
+    expect(page.locator("tbody tr")).to_have_count(6)
+    page.get_by_role("link", name="结构件").click()
+    expect(page.locator("tbody tr")).to_have_count(2)
+    page.get_by_role("button", name="删除 结构件").click()
+    expect(page.get_by_role("link", name="结构件")).to_have_count(0)

@@ -3,7 +3,15 @@ from __future__ import annotations
 from flask import Response, jsonify, request, url_for
 
 from runtime.api import actor, api, body, int_arg, store
-from runtime.services import approvals, cancelling, evaluate, query, records, spreadsheets
+from runtime.services import (
+    approvals,
+    cancelling,
+    evaluate,
+    query,
+    records,
+    spreadsheets,
+    views,
+)
 from runtime.services.errors import Invalid
 
 _LIST_ARGS = {"sort", "limit", "offset", "lang", "q", "totals"}
@@ -84,6 +92,24 @@ def cancel_record(app, form, record_id):
     data = _optional_body()
     return jsonify(cancelling.cancel_record(store(), actor(), app, form, record_id,
                                             comment=data.get("comment")))
+
+
+@api.get("/apps/<app>/forms/<form>/views")
+def list_views(app, form):
+    return jsonify(views.list_views(store(), actor(), app, form))
+
+
+@api.post("/apps/<app>/forms/<form>/views")
+def save_view(app, form):
+    response = jsonify(views.save_view(store(), actor(), app, form, body()))
+    response.status_code = 201
+    return response
+
+
+@api.delete("/apps/<app>/forms/<form>/views/<int:view_id>")
+def delete_view(app, form, view_id):
+    views.delete_view(store(), actor(), app, form, view_id)
+    return "", 204
 
 
 @api.get("/tasks")

@@ -204,6 +204,21 @@ sequences = Table(
     Column("value", Integer, nullable=False),
 )
 
+# Saved list views: a name for a list's query string (filters, search, sort), a user's
+# own or shared with everyone who may read the form.
+saved_views = Table(
+    "loom_saved_views", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("app", String(20), nullable=False),
+    Column("form", String(40), nullable=False),
+    Column("owner", Integer, ForeignKey("loom_users.id"), nullable=False),
+    Column("name", String(60), nullable=False),
+    Column("query", Text, nullable=False),
+    Column("shared", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    UniqueConstraint("app", "form", "owner", "name", name="uq_loom_saved_views"),
+)
+
 
 def create_platform_tables(connection) -> None:
     metadata.create_all(connection, checkfirst=True)

@@ -58,6 +58,8 @@ TEXT = {
            "step_urge": "催办", "step_resubmit": "重新提交", "void": "作废",
            "filter": "筛选", "apply": "查询", "reset": "重置", "total": "合计",
            "any": "全部", "from": "从", "to": "至", "keyword": "搜索单号/名称",
+           "views": "视图", "all_records": "全部记录", "shared": "共享", "view_name": "视图名称",
+           "share_view": "共享给所有人", "save_view": "保存为视图",
            "void_confirm": "作废会冲销这张单据过账的全部库存并释放预留，不能撤销。确定作废吗？",
            "approval_cancelled": "已作废", "audit_cancel": "作废"},
     "en": {"login": "Log in", "logout": "Log out", "username": "Username",
@@ -91,6 +93,9 @@ TEXT = {
            "step_urge": "Urged", "step_resubmit": "Resubmitted", "void": "Cancel document",
            "filter": "Filter", "apply": "Apply", "reset": "Reset", "total": "Total",
            "any": "Any", "from": "From", "to": "To", "keyword": "Search by number or name",
+           "views": "Views", "all_records": "All records", "shared": "shared",
+           "view_name": "View name", "share_view": "Share with everyone",
+           "save_view": "Save as view",
            "void_confirm": "Cancelling reverses everything this document posted to stock "
                            "and releases what it reserved. It cannot be undone. Cancel it?",
            "approval_cancelled": "Cancelled", "audit_cancel": "Cancelled"},

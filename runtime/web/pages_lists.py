@@ -14,10 +14,10 @@ from flask import abort, g, render_template, request
 
 from engines.forms.display import display_text
 from runtime.auth.permissions import allowed
-from runtime.services import apps, query
+from runtime.services import apps, query, views
 from runtime.services.errors import Invalid, ServiceError
 from runtime.services.recordio import record_titles
-from runtime.web import lang, login_required, store, web
+from runtime.web import csrf_token, lang, login_required, store, web
 
 PAGE_SIZE = 50
 MAX_COLUMNS = 8
@@ -87,6 +87,7 @@ def form_records(app, form):
         result = {"records": [], "total": 0}
     except ServiceError as error:
         abort(error.status if error.status in (403, 404) else 400, error.message)
+    saved = views.list_views(store(), g.actor, app, form)["views"]
     language = lang()
     with store().read() as conn:
         titles = {f.key: record_titles(conn, schema, f, [r[f.key] for r in result["records"]])
@@ -111,4 +112,5 @@ def form_records(app, form):
         page=page, pages=max(1, -(-result["total"] // PAGE_SIZE)), errors=errors,
         controls=filter_controls(schema, columns), args=request.args, sort=sort,
         link=link, export_args=urlencode([(k, v) for k, v in listed if k != "lang"]),
-        filtered=bool(filters or request.args.get("q", "").strip()))
+        filtered=bool(filters or request.args.get("q", "").strip()), views=saved,
+        current=urlencode(listed), csrf=csrf_token())
