@@ -133,3 +133,36 @@ def test_saving_and_opening_a_view_in_the_browser(installed, live_server, browse
     expect(page.locator("tbody tr")).to_have_count(2)
     page.get_by_role("button", name="删除 结构件").click()
     expect(page.get_by_role("link", name="结构件")).to_have_count(0)
+
+
+def test_a_stale_save_shows_their_changes_and_reapplies_mine(  # noqa: F811
+        installed, live_server, browser, store, client, admin_headers):  # noqa: F811
+    make_user(store, "wang", admin=True)
+    make_user(store, "li", admin=True)
+    m001 = client.get(f"{MATERIALS}?code=M-001", headers=admin_headers).json["records"][0]
+    edit = f"{live_server.url}/apps/receipts/forms/materials/{m001['id']}/edit"
+    mine = browser.new_context(locale="zh-CN").new_page()
+    login(mine, live_server, "wang")
+    mine.goto(edit)
+    theirs = browser.new_context(locale="zh-CN").new_page()
+    login(theirs, live_server, "li")
+    theirs.goto(edit)
+    theirs.get_by_label("安全库存").fill("250")
+    theirs.get_by_role("button", name="保存").click()
+    theirs.wait_for_url(re.compile(r"/materials/\d+$"))
+
+    mine.get_by_label("规格").fill("STM32F407VGT6 LQFP100")
+    mine.get_by_role("button", name="保存").click()
+    conflict = mine.locator(".conflict")
+    expect(conflict).to_contain_text("版本 1 → 2")
+    expect(conflict.locator("tr[data-field=safety_stock]")).to_contain_text("250")
+    expect(conflict.locator("tr[data-field=safety_stock]")).to_contain_text("(未改)")
+    expect(mine.get_by_label("规格")).to_have_value("STM32F407VGT6 LQFP100")  # nothing lost
+    mine.get_by_role("button", name="在最新版本上应用我的修改").click()
+    expect(mine.get_by_label("安全库存")).to_have_value("250")
+    expect(mine.get_by_label("规格")).to_have_value("STM32F407VGT6 LQFP100")
+    mine.get_by_role("button", name="保存").click()
+    mine.wait_for_url(re.compile(r"/materials/\d+$"))
+    saved = client.get(f"{MATERIALS}/{m001['id']}", headers=admin_headers).json
+    assert (saved["safety_stock"], saved["spec"], saved["version"]) == (
+        250, "STM32F407VGT6 LQFP100", 3)

@@ -60,6 +60,11 @@ TEXT = {
            "any": "全部", "from": "从", "to": "至", "keyword": "搜索单号/名称",
            "views": "视图", "all_records": "全部记录", "shared": "共享", "view_name": "视图名称",
            "share_view": "共享给所有人", "save_view": "保存为视图",
+           "conflict_title": "你编辑期间，别人已保存了这条记录 (版本 {from} → {to})。"
+                             "你填写的内容都还在。",
+           "conflict_field": "字段", "conflict_theirs": "对方改为", "conflict_mine": "你的修改",
+           "conflict_unchanged": "(未改)", "conflict_lines": "(明细已变)",
+           "conflict_reapply": "在最新版本上应用我的修改",
            "void_confirm": "作废会冲销这张单据过账的全部库存并释放预留，不能撤销。确定作废吗？",
            "approval_cancelled": "已作废", "audit_cancel": "作废"},
     "en": {"login": "Log in", "logout": "Log out", "username": "Username",
@@ -96,6 +101,12 @@ TEXT = {
            "views": "Views", "all_records": "All records", "shared": "shared",
            "view_name": "View name", "share_view": "Share with everyone",
            "save_view": "Save as view",
+           "conflict_title": "Someone saved this record while you were editing (version {from} "
+                             "→ {to}). Everything you typed is still here.",
+           "conflict_field": "Field", "conflict_theirs": "They changed it to",
+           "conflict_mine": "Your change", "conflict_unchanged": "(unchanged)",
+           "conflict_lines": "(lines changed)",
+           "conflict_reapply": "Apply my changes to the latest version",
            "void_confirm": "Cancelling reverses everything this document posted to stock "
                            "and releases what it reserved. It cannot be undone. Cancel it?",
            "approval_cancelled": "Cancelled", "audit_cancel": "Cancelled"},

@@ -11,7 +11,7 @@ from runtime.services import approvals, apps, cancelling, records
 from runtime.services.errors import ServiceError
 from runtime.services.recordio import record_titles
 from runtime.storage import platform
-from runtime.web import csrf_token, lang, login_required, store, web
+from runtime.web import TEXT, csrf_token, lang, login_required, store, web
 
 
 def _blocks(form):
@@ -50,7 +50,9 @@ def _form_page(app, form, record_id=None):
             title = list(schema.form(f.target).form.title) or \
                 [schema.form(f.target).form.scalar_fields[0].key]
             targets[f.target] = {"fields": title}
+    words = TEXT[lang()]
     config = {"app": app, "form": form, "csrf": csrf_token(), "record": record,
+              "text": {k: words[k] for k in words if k.startswith("conflict_")},
               "titles": titles, "targets": targets, "scans": _scans(ft.form),
               "recordPage": url_for("web.form_records", app=app, form=form) + "/"}
     return render_template("record_form.html", app=schema, form=ft.form, record=record,

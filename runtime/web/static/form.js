@@ -136,9 +136,15 @@ async function evaluate() {
 }
 
 const touched = new Set();
+const edited = new Set();  // what the user changed here: top-level field keys, "lines" for any line
 function schedule(event) {
   const box = event && event.target.closest("[data-path]");
   if (box) touched.add(box.dataset.path);
+  if (event && event.isTrusted) {
+    const sub = event.target.closest("[data-subtable]");
+    if (sub) edited.add(sub.dataset.subtable);
+    else if (box) edited.add(box.dataset.path);
+  }
   clearTimeout(pending);
   pending = setTimeout(evaluate, 200);
 }
@@ -151,9 +157,76 @@ async function save(event) {
     method: config.record ? "PATCH" : "POST", headers, body: JSON.stringify(draft)});
   const result = await response.json().catch(() => ({errors: [{message: response.statusText}]}));
   if (response.ok) { window.location = `${config.recordPage}${result.id}`; return; }
+  if (response.status === 409 && config.record && await showConflict(draft)) return;
   // Nothing typed is lost: the form keeps every value and shows what went wrong where.
   form.querySelectorAll("[data-path]").forEach((box) => touched.add(box.dataset.path));
   showMessages(result.errors || []);
+}
+
+// ---- someone else saved first (409) ------------------------------------------------
+// Show what they changed beside what you changed, and offer to apply your changes on
+// top of their version: their values come in where you changed nothing, yours stay.
+
+const SKIP = new Set(["version", "updated_at", "updated_by", "approval", "id"]);
+const same = (a, b) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+const shown = (v) => (blank(v) ? "—" : typeof v === "object" ? JSON.stringify(v) : String(v));
+
+function fieldLabel(key) {
+  const box = form.querySelector(`[data-path="${CSS.escape(key)}"] label, [data-subtable="${CSS.escape(key)}"] h2`);
+  return box ? box.textContent.trim() : key;
+}
+
+async function showConflict(draft) {
+  const response = await fetch(`${api}/${config.record.id}`);
+  if (!response.ok) return false;
+  const theirs = await response.json();
+  const changed = Object.keys(theirs).filter((k) => !SKIP.has(k) && !same(config.record[k], theirs[k]));
+  const text = config.text;
+  form.querySelector(".conflict")?.remove();
+  const panel = document.createElement("section");
+  panel.className = "conflict";
+  panel.setAttribute("role", "alert");
+  const title = document.createElement("h2");
+  title.textContent = text.conflict_title.replace("{from}", version).replace("{to}", theirs.version);
+  const table = document.createElement("table");
+  table.innerHTML = "<thead><tr><th></th><th></th><th></th></tr></thead><tbody></tbody>";
+  table.querySelectorAll("th").forEach((th, i) => { th.textContent = [text.conflict_field, text.conflict_theirs, text.conflict_mine][i]; });
+  for (const key of changed) {
+    const row = table.tBodies[0].insertRow();
+    const mine = edited.has(key) ? shown(draft[key]) : text.conflict_unchanged;
+    [fieldLabel(key), Array.isArray(theirs[key]) ? text.conflict_lines : shown(theirs[key]), mine]
+      .forEach((value) => { row.insertCell().textContent = value; });
+    row.dataset.field = key;
+  }
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "primary";
+  button.textContent = text.conflict_reapply;
+  button.addEventListener("click", () => reapply(theirs, changed, panel));
+  panel.append(title, table, button);
+  form.prepend(panel);
+  panel.scrollIntoView({block: "start"});
+  return true;
+}
+
+function reapply(theirs, changed, panel) {
+  for (const key of changed) {
+    if (edited.has(key)) continue;  // yours wins where you changed it
+    const sub = form.querySelector(`[data-subtable="${CSS.escape(key)}"]`);
+    if (sub) {
+      sub.querySelectorAll("tbody tr.line").forEach((row) => row.remove());
+      (theirs[key] || []).forEach((line) => addLine(sub, line));
+      continue;
+    }
+    for (const el of scopeControls(form)) {
+      if (el.dataset.field === key) writeControl(el, theirs[key], (theirs._titles || {})[key]);
+    }
+  }
+  config.record = theirs;
+  version = theirs.version;
+  panel.remove();
+  showMessages([]);
+  evaluate();
 }
 
 // ---- special controls --------------------------------------------------------------
