@@ -35,7 +35,8 @@ def create_app(overrides: dict | None = None) -> Flask:
             and not app.config.get("LOOM_STORE"):
         from runtime.scheduler import start_scheduler
 
-        app.extensions["loom_scheduler"] = start_scheduler(app.config["LOOM_DATABASE_URL"])
+        app.extensions["loom_scheduler"] = start_scheduler(app.config["LOOM_DATABASE_URL"],
+                                                           str(store.files_dir))
 
     from runtime.api import api, http_error_json
     from runtime.web import web

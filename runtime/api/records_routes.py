@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import Response, jsonify, request, url_for
+from flask import Response, jsonify, request, send_file, url_for
 
 from runtime.api import actor, api, body, int_arg, store
 from runtime.services import (
@@ -9,6 +9,7 @@ from runtime.services import (
     evaluate,
     query,
     records,
+    sheet_jobs,
     spreadsheets,
     views,
 )
@@ -151,15 +152,56 @@ def evaluate_record(app, form):
 def import_records(app, form):
     """Rows of an .xlsx / .csv as records: all or nothing; ?dry_run=1 previews,
     ?key=<field> updates the records whose key matches (upsert)."""
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        raise Invalid([{"field": "file", "message": "send the spreadsheet as multipart/form-data "
-                        "in a part named 'file'"}])
-    dry_run = request.args.get("dry_run", "").lower() in ("1", "true", "yes")
+    upload = _upload()
+    dry_run = _flag("dry_run")
     report = spreadsheets.import_rows(store(), actor(), app, form, upload.read(),
                                       upload.filename, key=request.args.get("key") or None,
                                       dry_run=dry_run)
     return jsonify(report), 200 if report["committed"] or dry_run else 422
+
+
+def _upload():
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise Invalid([{"field": "file", "message": "send the spreadsheet as multipart/form-data "
+                        "in a part named 'file'"}])
+    return upload
+
+
+def _flag(name: str) -> bool:
+    return request.args.get(name, "").lower() in ("1", "true", "yes")
+
+
+@api.post("/apps/<app>/forms/<form>/imports")
+def start_import(app, form):
+    """The same import as a background job: ?dry_run=1 checks only, ?key= upserts."""
+    upload = _upload()
+    job = sheet_jobs.start_import(store(), actor(), app, form, upload.read(), upload.filename,
+                                  key=request.args.get("key") or None,
+                                  dry_run=_flag("dry_run"))
+    return jsonify(job), 202
+
+
+@api.post("/apps/<app>/forms/<form>/exports")
+def start_export(app, form):
+    filters = query.parse_filters((k, v) for k, v in request.args.items(multi=True)
+                                  if k not in _LIST_ARGS | {"format"})
+    job = sheet_jobs.start_export(store(), actor(), app, form,
+                                  fmt=request.args.get("format", "xlsx"), filters=filters,
+                                  sort=request.args.get("sort"), search=request.args.get("q"),
+                                  lang=request.args.get("lang", "zh"))
+    return jsonify(job), 202
+
+
+@api.get("/jobs/<int:job_id>")
+def job_status(job_id):
+    return jsonify(sheet_jobs.job_status(store(), actor(), job_id))
+
+
+@api.get("/jobs/<int:job_id>/file")
+def job_file(job_id):
+    path, name = sheet_jobs.export_file(store(), actor(), job_id)
+    return send_file(path, as_attachment=True, download_name=name)
 
 
 @api.get("/apps/<app>/forms/<form>/export")

@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import os
 import socket
+from pathlib import Path
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -41,9 +42,9 @@ HOLDER = f"{socket.gethostname()}:{os.getpid()}"
 _stores: dict[str, Store] = {}
 
 
-def _store(url: str) -> Store:
+def _store(url: str, files_dir: str | None = None) -> Store:
     if url not in _stores:
-        _stores[url] = Store(url)
+        _stores[url] = Store(url, files_dir=Path(files_dir) if files_dir else None)
     return _stores[url]
 
 
@@ -88,7 +89,18 @@ def flow_time_limits(database_url: str) -> int:
     return changed
 
 
-def start_scheduler(database_url: str) -> BackgroundScheduler:
+def sheet_jobs(database_url: str, files_dir: str) -> int:
+    """Every 30 seconds: run spreadsheet jobs that are queued or whose worker stopped
+    (a server restarted mid-import continues from its last checkpoint)."""
+    from runtime.services.sheet_jobs import run_jobs
+
+    store = _store(database_url, files_dir)
+    if store.files_dir is None:  # first opened by a job that needs no files
+        store.files_dir = Path(files_dir)
+    return run_jobs(store)
+
+
+def start_scheduler(database_url: str, files_dir: str) -> BackgroundScheduler:
     engine = create_engine(database_url, pool_pre_ping=True)
     scheduler = BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename="loom_jobs")},
@@ -96,6 +108,8 @@ def start_scheduler(database_url: str) -> BackgroundScheduler:
         timezone="UTC")
     scheduler.add_job(flow_time_limits, "interval", minutes=1, args=[database_url],
                       id="flow_time_limits", replace_existing=True)
+    scheduler.add_job(sheet_jobs, "interval", seconds=30, args=[database_url, files_dir],
+                      id="sheet_jobs", replace_existing=True)
     scheduler.start()
     scheduler.loom_engine = engine
     return scheduler

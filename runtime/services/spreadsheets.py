@@ -7,6 +7,8 @@ It is all-or-nothing: one transaction, each row in a savepoint so every bad row 
 reported, and nothing is kept unless every row is good. With ``key`` it upserts: a row
 whose key field matches an existing record updates it, so importing the same file
 twice creates no duplicates. ``dry_run`` is the preview: the same checks, nothing kept.
+``import_chunk`` is the loop itself, which ``sheet_jobs`` runs chunk by chunk for files
+too large for one request.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import openpyxl
 from sqlalchemy import select
@@ -21,6 +24,7 @@ from sqlalchemy import select
 from engines.forms.definition import label_text
 from engines.forms.display import display_text
 from engines.forms.fieldtypes import COMPUTED, FieldError, coerce_value
+from engines.schema.check import suggest
 from runtime.auth.actors import Actor
 from runtime.services.apps import open_form
 from runtime.services.errors import Invalid
@@ -29,6 +33,7 @@ from runtime.services.recordio import record_titles
 from runtime.services.records import create_in, update_in
 
 MAX_ROWS = 200_000
+CHUNK = 500  # rows between progress reports (and per transaction in background jobs)
 REFERENCES = ("relation", "user", "department")
 
 
@@ -106,40 +111,21 @@ def _resolve_titles(schema, mapping, record: dict) -> None:
 def import_rows(store, actor: Actor, app: str, form: str, data: bytes, filename: str, *,
                 key: str | None = None, dry_run: bool = False,
                 progress: Callable[[int, int], None] | None = None) -> dict:
+    """Import every row in one transaction, all or nothing (``sheet_jobs`` runs large
+    files in the background, in chunks)."""
     headers, rows = read_sheet(data, filename)
     report = {"rows": len(rows), "created": 0, "updated": 0, "errors": [],
               "committed": False, "dry_run": dry_run}
     try:
         with store.write() as conn:
             schema, ft = open_form(store, conn, actor, app, form)
-            mapping, unknown = match_columns(ft, headers)
-            report["columns"] = [{"header": h, "field": f.key if f else None}
-                                 for h, f in zip(headers, mapping, strict=True)]
-            report["unmatched"] = unknown
-            if key is not None and key not in ft.columns:
-                raise Invalid([{"field": "key", "message": f"'{key}' is not a field of '{form}'"}])
-            header_of = {f.key: h for h, f in zip(headers, mapping, strict=True) if f}
-            for number, row in enumerate(rows, start=2):  # row 1 is the header
-                record = {f.key: _cell(f, v) for f, v in zip(mapping, row, strict=False) if f}
-                record = {k: v for k, v in record.items() if v is not None}
-                _resolve_titles(schema, mapping, record)
-                try:
-                    with conn.begin_nested():
-                        existing = _find(conn, ft, key, record) if key else None
-                        if existing is None:
-                            create_in(conn, actor, schema, ft, record)
-                            report["created"] += 1
-                        else:
-                            update_in(conn, actor, schema, ft, existing, record)
-                            report["updated"] += 1
-                except Invalid as error:
-                    for e in error.errors:
-                        field = (e.get("field") or "").split("[")[0].split(".")[0]
-                        report["errors"].append({"row": number, "column": header_of.get(field),
-                                                 "field": e.get("field"),
-                                                 "message": e["message"]})
+            plan = plan_import(ft, headers, key)
+            report.update(plan.columns_report())
+            numbered = list(enumerate(rows, start=2))  # row 1 is the header
+            for start in range(0, len(numbered), CHUNK):
+                import_chunk(conn, actor, schema, ft, plan, numbered[start:start + CHUNK], report)
                 if progress:
-                    progress(number - 1, len(rows))
+                    progress(min(start + CHUNK, len(rows)), len(rows))
             if report["errors"] or dry_run:
                 raise _Rollback
             report["committed"] = True
@@ -147,6 +133,61 @@ def import_rows(store, actor: Actor, app: str, form: str, data: bytes, filename:
         if report["errors"]:  # nothing was kept; a preview reports what would be
             report["created"] = report["updated"] = 0
     return report
+
+
+@dataclass
+class ImportPlan:
+    """How a sheet's columns map to a form's fields, and the upsert key."""
+
+    headers: list[str]
+    mapping: list
+    unknown: list[str]
+    key: str | None
+
+    def columns_report(self) -> dict:
+        return {"columns": [{"header": h, "field": f.key if f else None}
+                            for h, f in zip(self.headers, self.mapping, strict=True)],
+                "unmatched": self.unknown}
+
+    @property
+    def header_of(self) -> dict:
+        return {f.key: h for h, f in zip(self.headers, self.mapping, strict=True) if f}
+
+
+def plan_import(ft, headers: list[str], key: str | None) -> ImportPlan:
+    mapping, unknown = match_columns(ft, headers)
+    if key is not None and key not in ft.columns:
+        raise Invalid([{"field": "key", "message": f"'{key}' is not a field of "
+                        f"'{ft.form.key}'{suggest(key, ft.columns)}"}])
+    return ImportPlan(headers, mapping, unknown, key)
+
+
+def import_chunk(conn, actor: Actor, schema, ft, plan: ImportPlan, numbered_rows,
+                 report: dict, max_errors: int = 1000) -> None:
+    """Create or update one record per ``(row number, cells)``, each in a savepoint;
+    count into ``report`` and list each row's problems (row, column, message)."""
+    header_of = plan.header_of
+    for number, row in numbered_rows:
+        record = {f.key: _cell(f, v) for f, v in zip(plan.mapping, row, strict=False) if f}
+        record = {k: v for k, v in record.items() if v is not None}
+        _resolve_titles(schema, plan.mapping, record)
+        try:
+            with conn.begin_nested():
+                existing = _find(conn, ft, plan.key, record) if plan.key else None
+                if existing is None:
+                    create_in(conn, actor, schema, ft, record)
+                    report["created"] += 1
+                else:
+                    update_in(conn, actor, schema, ft, existing, record)
+                    report["updated"] += 1
+        except Invalid as error:
+            for e in error.errors:
+                if len(report["errors"]) >= max_errors:
+                    report["more_errors"] = True
+                    break
+                field = (e.get("field") or "").split("[")[0].split(".")[0]
+                report["errors"].append({"row": number, "column": header_of.get(field),
+                                         "field": e.get("field"), "message": e["message"]})
 
 
 def _find(conn, ft, key: str, record: dict):

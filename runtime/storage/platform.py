@@ -219,6 +219,29 @@ saved_views = Table(
     UniqueConstraint("app", "form", "owner", "name", name="uq_loom_saved_views"),
 )
 
+# Spreadsheet imports and exports run in the background (runtime/services/sheet_jobs):
+# progress and checkpoints here, so a restarted server continues where one stopped.
+sheet_jobs = Table(
+    "loom_sheet_jobs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(10), nullable=False),            # import | export
+    Column("app", String(20), nullable=False),
+    Column("form", String(40), nullable=False),
+    Column("user_id", Integer, ForeignKey("loom_users.id"), nullable=False),
+    Column("status", String(10), nullable=False),          # queued running done failed
+    Column("phase", String(10), nullable=False),           # check write export
+    Column("params", JSON, nullable=False),
+    Column("file_name", String(200), nullable=False),
+    Column("total", Integer, nullable=True),
+    Column("done", Integer, nullable=False, default=0),     # rows through the phase
+    Column("report", JSON, nullable=True),
+    Column("holder", String(200), nullable=True),
+    Column("lease_until", DateTime, nullable=True),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Column("finished_at", DateTime, nullable=True),
+    Index("ix_loom_sheet_jobs_status", "status", "lease_until"),
+)
+
 
 def create_platform_tables(connection) -> None:
     metadata.create_all(connection, checkfirst=True)

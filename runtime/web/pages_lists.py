@@ -20,6 +20,7 @@ from runtime.services.recordio import record_titles
 from runtime.web import csrf_token, lang, login_required, store, web
 
 PAGE_SIZE = 50
+DIRECT_EXPORT = 10_000  # rows a request exports at once; more go to a background job
 MAX_COLUMNS = 8
 TEXT_TYPES = ("text", "textarea", "autonumber", "barcode", "phone", "email", "url")
 NUMBER_TYPES = ("number", "money", "percent")
@@ -113,4 +114,4 @@ def form_records(app, form):
         controls=filter_controls(schema, columns), args=request.args, sort=sort,
         link=link, export_args=urlencode([(k, v) for k, v in listed if k != "lang"]),
         filtered=bool(filters or request.args.get("q", "").strip()), views=saved,
-        current=urlencode(listed), csrf=csrf_token())
+        current=urlencode(listed), csrf=csrf_token(), direct_export=DIRECT_EXPORT)

@@ -28,3 +28,27 @@ if (filters) {
     for (const input of filters.elements) if (input.name && !input.value) input.disabled = true;
   });
 }
+// A large list is exported by a background job: start it, follow it, offer the file.
+document.querySelectorAll("[data-export]").forEach((button) => {
+  button.addEventListener("click", async () => {
+    const status = button.nextElementSibling;
+    const bar = status.querySelector("progress");
+    button.disabled = true;
+    bar.hidden = false;
+    let response = await fetch(button.dataset.export, {method: "POST", headers: {"X-CSRF-Token": button.dataset.csrf}});
+    let job = await response.json();
+    while (response.ok && (job.status === "queued" || job.status === "running")) {
+      await new Promise((resolve) => { setTimeout(resolve, 500); });
+      response = await fetch(`/api/v1/jobs/${job.id}`);
+      job = await response.json();
+    }
+    bar.hidden = true;
+    button.disabled = false;
+    if (job.status !== "done") {
+      status.textContent = ((job.report || job).errors || []).map((e) => e.message).join("; ");
+      return;
+    }
+    const link = Object.assign(document.createElement("a"), {href: `/api/v1/jobs/${job.id}/file`, textContent: status.dataset.download});
+    status.replaceChildren(`${status.dataset.ready} `, link);
+  });
+});
