@@ -95,7 +95,7 @@ def test_fields_are_checked_against_the_tables_with_suggestions(fixture):  # noq
 def test_expressions_are_checked_with_line_and_column(fixture):  # noqa: F811
     problems = problems_of(fixture, {**LINES, "filters": [
         "qty > 0 AND\n  item.nmae = 'x'", "kind > 3", "SEARCH('a', kind) > 0",
-        "qty = PARAM('site')", "qty >"]})
+        "qty = PARAM('site')", "qty >", "IF(kind = 'out', qty) > 2"]})
     assert problems["/dataset/filters/0"] == \
         "line 2, column 8: 'item' has no field 'nmae' — did you mean 'name'?"
     assert "cannot be compared" in problems["/dataset/filters/1"]
@@ -104,6 +104,8 @@ def test_expressions_are_checked_with_line_and_column(fixture):  # noqa: F811
     assert "parameter 'site' is not declared" in problems["/dataset/filters/3"]
     assert problems["/dataset/filters/4"] == \
         "line 1, column 6: the expression ends too early: something is missing at the end"
+    assert problems["/dataset/filters/5"].startswith(
+        "line 1, column 1: IF without value_if_false gives FALSE")
     calc = problems_of(fixture, {**LINES, "measures": [
         *LINES["measures"], {"key": "a", "calc": "b + 1"}, {"key": "b", "calc": "a * 2"},
         {"key": "c", "calc": "qty / lines"}]})

@@ -519,6 +519,40 @@ def test_expression_filters_select_what_the_evaluator_selects(fixture, docs, con
     assert set(result.column("line")) == wanted
 
 
+# Every TRUE / FALSE / blank combination of a checkbox in AND, OR and NOT, with
+# quantities that are blank, zero and positive: blanks are skipped by AND / OR, all
+# blank is #VALUE!, NOT of a blank is TRUE — the SQL must select what the evaluator does.
+BLANK_LOGIC_DOCS = [
+    {"id": n, "_created_by": 1, "day": None, "site": None, "status": None, "urgent": urgent,
+     "lines": [{"item": None, "qty": qty, "price": None, "kind": None}
+               for qty in (None, Decimal(0), Decimal(4))]}
+    for n, urgent in enumerate((None, True, False), start=1)]
+BLANK_LOGIC = [
+    "parent.urgent AND qty > 3", "NOT (parent.urgent AND qty > 3)",
+    "parent.urgent OR qty > 3", "NOT (parent.urgent OR qty > 3)",
+    "parent.urgent AND parent.urgent", "NOT (parent.urgent AND parent.urgent)",
+    "parent.urgent OR parent.urgent", "NOT (parent.urgent OR parent.urgent)",
+    "AND(parent.urgent, qty)", "NOT OR(parent.urgent, qty)", "OR(qty, NOT parent.urgent)",
+    "(parent.urgent AND qty) OR qty = 0", "NOT ((parent.urgent OR qty) AND NOT qty)",
+    "(parent.urgent AND BLANK) OR qty > 3", "NOT (BLANK OR parent.urgent)",
+    "IF(parent.urgent AND qty, 1, 0) = 0", "NOT (IF(qty > 3, parent.urgent) AND qty)",
+]
+
+
+@pytest.mark.parametrize("condition", BLANK_LOGIC)
+def test_blank_logicals_in_and_or_not(fixture, condition):
+    fixture.load(BLANK_LOGIC_DOCS)
+    doc = {"key": "ids", "dataset": {"source": "docs.lines", "filters": [condition],
+                                     "dimensions": [{"key": "line", "field": "id"}],
+                                     "measures": [{"key": "n", "agg": "count"}]}}
+    with fixture.engine.connect() as conn:
+        result = compile_dataset(doc, fixture.sources()).run(conn, today=TODAY)
+    records = flat_lines(BLANK_LOGIC_DOCS)
+    wanted = {i for i, r in zip(_line_ids(fixture), records, strict=True)
+              if loom_value(condition, r["_record"]) is True}
+    assert set(result.column("line")) == wanted
+
+
 def _line_ids(fixture) -> list[int]:
     from sqlalchemy import select
     lines = fixture.tables["docs.lines"]

@@ -8,6 +8,7 @@ instead of Python code. It keeps the language's meaning where SQL differs:
   spreadsheet (``qty < 5`` holds for a blank qty) — without losing index use when a
   literal decides the blank case at compile time;
 * NOT is pushed down into the comparisons, so no condition is ever SQL NULL;
+* AND / OR skip blank arguments (all blank is #VALUE!), and NOT of a blank is TRUE;
 * text compares without regard to case; division by zero gives blank.
 
 The subset that runs in the database: literals, field paths, ``+ - * / ^ % &``,
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -66,6 +68,16 @@ from engines.reports.sqlvalues import (
 )
 
 __all__ = ["SQL_FUNCTIONS", "Name", "Sql", "SqlExpression", "bind_clock"]
+
+
+@dataclass(frozen=True)
+class Logical:
+    """SQL conditions for when an AND / OR argument is TRUE, FALSE or blank (``blank``
+    None: never blank, as a comparison)."""
+
+    true: object
+    false: object
+    blank: object | None
 
 
 class SqlExpression:
@@ -162,8 +174,33 @@ class SqlExpression:
         return self._truth(self.val(node), negate)
 
     def _junction(self, op: str, nodes, negate: bool):
-        parts = [self.cond(n, negate) for n in nodes]
-        return (or_ if (op == "or") != negate else and_)(*parts)
+        """AND / OR as the language reads them: a blank argument is skipped (as in a
+        spreadsheet), and all arguments blank is #VALUE!. So NOT is not pushed through
+        the junction by De Morgan (NOT of a blank is TRUE, a skipped blank is nothing):
+        the junction is TRUE or FALSE from its arguments' TRUE / FALSE / blank."""
+        parts = [self.logical(n) for n in nodes]
+        blanks = [p.blank for p in parts]
+        if all(b is not None for b in blanks):
+            self.error_if(and_(*blanks))
+        if (op == "and") != negate:
+            # AND holding, or OR failing: every argument decides so or is blank.
+            wanted = [p.false if negate else p.true for p in parts]
+            return and_(*[w if b is None else or_(w, b) for w, b in zip(wanted, blanks,
+                                                                           strict=True)])
+        # OR holding, or AND failing: one argument decides so.
+        return or_(*[p.false if negate else p.true for p in parts])
+
+    def logical(self, node: Node) -> Logical:
+        """``node`` as an argument of AND / OR: when it is TRUE, FALSE, blank."""
+        if _is_condition(node):
+            return Logical(self.cond(node, False), self.cond(node, True), None)
+        value = self.val(node)
+        if value.is_literal and value.constant is None:
+            return Logical(false(), false(), true())
+        if not value.nullable or value.is_literal:
+            return Logical(self._truth(value, False), self._truth(value, True), None)
+        zero = false() if value.type == BOOLEAN else ZERO.get(value.type, 0)
+        return Logical(self._truth(value, False), value.expr == zero, value.expr.is_(None))
 
     def _truth(self, value: Sql, negate: bool):
         if value.is_literal:
@@ -297,6 +334,15 @@ class SqlExpression:
             expr = literal(0, Integer())
         return Sql(expr, NUMBER, False)
 
+
+
+def _is_condition(node: Node) -> bool:
+    """Nodes whose value is always TRUE or FALSE (or an error), never blank."""
+    if isinstance(node, Binary):
+        return node.op in ("and", "or") or node.op in FLIP
+    if isinstance(node, Call):
+        return node.name in ("AND", "OR", "NOT", "ISBLANK")
+    return isinstance(node, In) or (isinstance(node, Unary) and node.op == "not")
 
 
 def _describe(description: dict, path: tuple[str, ...], name: Name) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from sqlalchemy import case, func, literal, null
+from sqlalchemy import case, false, func, literal
 
 from engines.expr.nodes import Call
 from engines.expr.types import BOOLEAN, DATE, DATETIME, NUMBER, TEXT
@@ -19,8 +19,14 @@ def _fn_if(c, node: Call) -> Sql:
     c.guards.append(test)
     yes = c.val(node.args[1])
     c.guards[-1] = c.cond(node.args[0], True)
-    # Without an else branch the value is blank (aggregates skip it).
-    no = c.val(node.args[2]) if len(node.args) > 2 else Sql(null(), "blank", True, None)
+    if len(node.args) > 2:
+        no = c.val(node.args[2])
+    elif yes.type in (BOOLEAN, "blank"):
+        no = Sql(false(), BOOLEAN, False, False)  # as the language: FALSE when left out
+    else:
+        raise c.error_at(node, "IF without value_if_false gives FALSE, which a report "
+                         "cannot mix with other values in one column: add the value for "
+                         "the other rows, e.g. IF(kind = \"out\", qty, BLANK)")
     c.guards.pop()
     kind = yes.type if yes.type != "blank" else no.type
     return Sql(case((test, yes.expr), else_=no.expr), kind, True)
