@@ -35,8 +35,8 @@ from sqlalchemy import (
 
 from engines.expr import compile_expression
 from engines.reports import SourceField, SourceTable, compile_dataset, parse_report
+from engines.reports.sources import ledger_source
 from runtime.storage.physical import DecimalNumber
-from tests.test_report_sources import ledger_source
 
 TODAY = dt.date(2026, 11, 21)
 ITEMS = [  # id, created_by, code, name, category, cost

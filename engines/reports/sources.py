@@ -89,3 +89,30 @@ class Sources(Protocol):
 def relation_target(source: SourceTable, key: str) -> str | None:
     f = source.fields.get(key)
     return f.target if f is not None and f.type == "relation" else None
+
+
+def ledger_source(ledger, part: str) -> SourceTable:
+    """A ledger's movements or balances table (an ``engines.ledgers.Ledger``) as a
+    source: ``ref`` dimensions with a ``target`` are relations to that form. KeyError
+    for a part other than movements / balances."""
+    if part not in ("movements", "balances"):
+        raise KeyError(part)
+    table = getattr(ledger.tables, part)
+    targets = {d["key"]: d.get("target") for d in ledger.definition.raw.get("dimensions", ())}
+    fields = {"id": SourceField(table.c.id, "integer")}
+    for dim in ledger.definition.dimensions:
+        target = targets.get(dim.key)
+        kind = "relation" if dim.kind == "ref" and target else (
+            "integer" if dim.kind == "ref" else "text")
+        fields[dim.key] = SourceField(table.c[dim.key], kind, target, dim.label)
+    for key in ("qty", "value") if part == "movements" else ("qty",):
+        fields[key] = SourceField(table.c[key], "number", label=key)
+    if part == "movements":
+        fields["date"] = SourceField(table.c.date, "date", label="date")
+        fields["source_form"] = SourceField(table.c.source_form, "text")
+        fields["source_record"] = SourceField(table.c.source_record, "integer")
+        fields["trace_group"] = SourceField(table.c.trace_group, "text")
+    else:
+        fields["last_date"] = SourceField(table.c.last_date, "date")
+    return SourceTable(f"ledger {ledger.definition.key}.{part}", table, fields,
+                       label=ledger.definition.label)

@@ -84,14 +84,24 @@ def numbers(values) -> list:
     return [float(v) if isinstance(v, Decimal) else v for v in values]
 
 
+def elements(result: Result, **keys) -> list[dict]:
+    """Per point, the element that identifies it for drill-down (dimension key ->
+    value as the result gives it, None for blank); put in a trace's ``customdata``."""
+    dims = {c.key for c in result.columns if c.role == "dimension"}
+    columns = {name: values for name, values in keys.items() if name in dims}
+    count = len(next(iter(columns.values()))) if columns else 0
+    return [{name: json_value(values[i]) for name, values in columns.items()}
+            for i in range(count)]
+
+
 def _series(widget, result: Result, context: Context):
-    """(name, x values, y values, measure key) per trace."""
+    """(name, x values, y values, measure key, elements) per trace."""
     x_key, y_keys, series = widget["x"], widget.get("y") or _measures(result), widget.get("series")
     xs = result.column(x_key)
     if not series:
         for key in y_keys:
             yield context.column_title(result, key), [context.shown(v) for v in xs], \
-                numbers(result.column(key)), key
+                numbers(result.column(key)), key, elements(result, **{x_key: xs})
         return
     groups = result.column(series)
     order = list(dict.fromkeys(groups))
@@ -103,7 +113,8 @@ def _series(widget, result: Result, context: Context):
             name = context.shown(group) if len(y_keys) == 1 else \
                 f"{context.shown(group)} · {context.column_title(result, key)}"
             yield name, [context.shown(x) for x in categories], \
-                numbers([cells.get(x) for x in categories]), key
+                numbers([cells.get(x) for x in categories]), key, \
+                elements(result, **{x_key: categories, series: [group] * len(categories)})
 
 
 def _measures(result: Result) -> list[str]:
@@ -127,9 +138,9 @@ def _axes(fig, widget, result, context, horizontal=False):
 def bar(widget, result, context, stacked=False):
     horizontal = widget.get("orientation") == "h"
     fig = go.Figure()
-    for name, xs, ys, _key in _series(widget, result, context):
+    for name, xs, ys, _key, points in _series(widget, result, context):
         fig.add_trace(go.Bar(name=name, x=ys if horizontal else xs, y=xs if horizontal else ys,
-                             orientation="h" if horizontal else "v"))
+                             orientation="h" if horizontal else "v", customdata=points))
     fig.update_layout(barmode="stack" if stacked else "group", showlegend=len(fig.data) > 1)
     _axes(fig, widget, result, context, horizontal)
     if horizontal:
@@ -145,11 +156,11 @@ def stacked_bar(widget, result, context):
 @register_widget("line")
 def line(widget, result, context, area=False):
     fig = go.Figure()
-    for name, xs, ys, _key in _series(widget, result, context):
+    for name, xs, ys, _key, points in _series(widget, result, context):
         options = {"stackgroup": "one"} if area and widget.get("series") else (
             {"fill": "tozeroy"} if area else {})
         fig.add_trace(go.Scatter(name=name, x=xs, y=ys, mode="lines+markers",
-                                 connectgaps=False, **options))
+                                 connectgaps=False, customdata=points, **options))
     fig.update_layout(showlegend=len(fig.data) > 1)
     _axes(fig, widget, result, context)
     return fig
@@ -164,8 +175,9 @@ def area(widget, result, context):
 def pie(widget, result, context, hole=0.0):
     labels = [context.shown(v) for v in result.column(widget["labels"])]
     values = numbers(result.column(widget["value"]))
+    points = elements(result, **{widget["labels"]: result.column(widget["labels"])})
     fig = go.Figure(go.Pie(labels=labels, values=values, hole=hole, sort=False,
-                           textinfo="label+percent"))
+                           textinfo="label+percent", customdata=points))
     return fig
 
 
