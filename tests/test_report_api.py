@@ -202,6 +202,8 @@ def test_exports_hold_the_same_numbers(client, admin):
     table = list(csv.reader(io.StringIO(text)))
     assert table[0][:3] == ["Month", "Supplier", "Amount"]
     assert [float(r[2]) for r in table[1:3]] == [9300, 4340]
+    assert client.get(f"{API}/reports/receipts_by_month/export.pdf",
+                      headers=admin).status_code == 404
 
 
 def test_dashboard_passes_global_filters_to_every_widget(client, admin):

@@ -73,6 +73,9 @@ def render_widget(report, result: Result, *, lang: str = "zh", extra: dict | Non
         title={"text": context.title(widget), "x": 0.02, "xanchor": "left"},
         margin={"l": 48, "r": 16, "t": 48, "b": 40}, paper_bgcolor="white",
         plot_bgcolor="white", autosize=True)
+    if figure.layout.showlegend and figure.layout.legend.orientation == "h":
+        # Below the category axis and its title, not on them.
+        figure.update_layout(legend={"y": -0.4, "yanchor": "top"}, margin={"b": 110})
     out = result.to_json(lang)
     out["figure"] = json.loads(figure.to_json())
     if extra:
@@ -127,8 +130,8 @@ def _axes(fig, widget, result, context, horizontal=False):
     y_title = context.column_title(result, keys[0]) if len(keys) == 1 else ""
     percent = all(result.columns[result.index(k)].percent for k in keys)
     value_axis = {"title": {"text": y_title}, "tickformat": ".0%" if percent else None,
-                  "gridcolor": "#e8e8e8", "zerolinecolor": "#bbb"}
-    category_axis = {"title": {"text": x_title}, "type": "category"}
+                  "gridcolor": "#e8e8e8", "zerolinecolor": "#bbb", "automargin": True}
+    category_axis = {"title": {"text": x_title}, "type": "category", "automargin": True}
     fig.update_layout(xaxis=value_axis if horizontal else category_axis,
                       yaxis=category_axis if horizontal else value_axis,
                       legend={"orientation": "h", "y": -0.2})

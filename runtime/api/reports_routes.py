@@ -6,6 +6,7 @@ from flask import Response, jsonify, request
 
 from runtime.api import actor, api, store
 from runtime.services import reports
+from runtime.services.errors import NotFound
 
 EXPORT_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -44,8 +45,10 @@ def drill_report(app, report):
                                       request.args.get("element"), _args("element"), _lang()))
 
 
-@api.get("/apps/<app>/reports/<report>/export.<any(csv, xlsx):fmt>")
+@api.get("/apps/<app>/reports/<report>/export.<fmt>")
 def export_report(app, report, fmt):
+    if fmt not in EXPORT_TYPES:
+        raise NotFound(f"reports export as export.csv or export.xlsx, not export.{fmt}")
     content, name = reports.export(store(), actor(), app, report, _args(), fmt, _lang())
     return Response(content, mimetype=EXPORT_TYPES[fmt], headers={
         "Content-Disposition": f'attachment; filename="{name}"'})

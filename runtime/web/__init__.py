@@ -55,7 +55,11 @@ TEXT = {
            "approval_withdrawn": "已撤回", "step_submit": "提交", "step_approve": "同意",
            "step_reject": "拒绝", "step_return": "退回", "step_withdraw": "撤回",
            "step_transfer": "转交", "step_add_signer": "加签", "step_comment": "评论",
-           "step_urge": "催办", "step_resubmit": "重新提交"},
+           "step_urge": "催办", "step_resubmit": "重新提交", "dashboards": "看板",
+           "apply": "应用", "refresh": "刷新", "all": "全部", "loading": "加载中…",
+           "no_data": "没有数据。", "drill": "明细记录", "close": "关闭",
+           "drill_hint": "点击图表中的柱、点或扇区查看组成它的记录。",
+           "truncated": "只显示前 1000 条。"},
     "en": {"login": "Log in", "logout": "Log out", "username": "Username",
            "password": "Password", "apps": "Apps", "records": "records",
            "wrong": "Wrong username or password", "prev": "Previous", "next": "Next",
@@ -84,7 +88,11 @@ TEXT = {
            "step_reject": "Rejected", "step_return": "Returned",
            "step_withdraw": "Withdrawn", "step_transfer": "Transferred",
            "step_add_signer": "Signer added", "step_comment": "Comment",
-           "step_urge": "Urged", "step_resubmit": "Resubmitted"},
+           "step_urge": "Urged", "step_resubmit": "Resubmitted", "dashboards": "Dashboards",
+           "apply": "Apply", "refresh": "Refresh", "all": "All", "loading": "Loading…",
+           "no_data": "No data.", "drill": "Records", "close": "Close",
+           "drill_hint": "Click a bar, point or slice to list the records behind it.",
+           "truncated": "Only the first 1000 are shown."},
 }
 
 
@@ -149,4 +157,4 @@ def error_page(error):
     return render_template("error.html", error=error), error.code or 500
 
 
-from runtime.web import pages_auth, pages_records  # noqa: E402,F401
+from runtime.web import pages_auth, pages_dashboards, pages_records  # noqa: E402,F401
