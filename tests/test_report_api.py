@@ -164,10 +164,12 @@ def test_drill_down_lists_the_records_behind_a_bar(client, admin):
     slice_ = client.get(f"{API}/reports/amount_by_supplier/drill", query_string={
         "element": json.dumps({"supplier": "深圳华强电子"})}, headers=admin).json
     assert slice_["count"] == 2 and len(slice_["records"]) == 1
-    for bad in ("[1]", "{", json.dumps({"site": 1})):
+    for bad in ("[1]", "{", json.dumps({"site": 1}), json.dumps({"month": "May"}),
+                json.dumps({"supplier": [1]})):
         response = client.get(f"{API}/reports/receipts_by_month/drill",
                               query_string={"element": bad}, headers=admin)
         assert response.status_code == 422, bad
+        assert response.json["errors"][0]["field"] == "element"
 
 
 def test_stock_from_the_ledger_and_its_movements(client, people):  # noqa: F811

@@ -261,7 +261,8 @@ def drill_json(store, actor: Actor, app: str, key: str, element_text: str | None
         element = json.loads(element_text) if element_text else {}
     except ValueError:
         element = None
-    if not isinstance(element, dict):
+    if not isinstance(element, dict) or any(isinstance(v, list | dict)
+                                            for v in element.values()):
         raise Invalid([{"field": "element", "message": 'give the element as a JSON object of '
                         'dimension values, e.g. element={"month": "2026-11"}'}])
     now = clock.now()
@@ -270,9 +271,14 @@ def drill_json(store, actor: Actor, app: str, key: str, element_text: str | None
         report = _report(conn, schema, key)
         params = _params(report, args)
         try:
-            sources = RuntimeSources(conn, schema, actor)
             drill = drill_down(report, element, params, today=now.date())
-            ids = drill_records(conn, drill, sources, today=now.date(), now=now)
+        except ReportError as error:
+            raise Invalid([{"field": "element" if where in ("", "/") else where[
+                len("/parameters/"):], "message": message}
+                for where, message in error.problems]) from None
+        try:
+            ids = drill_records(conn, drill, RuntimeSources(conn, schema, actor),
+                                today=now.date(), now=now)
         except ReportError as error:
             raise _invalid(error, report) from None
         source = report.dataset.source
