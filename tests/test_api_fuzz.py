@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -49,3 +51,20 @@ def test_list_queries_never_500(installed, client, admin_headers, params):
         response = client.get(f"/api/v1/apps/receipts/forms/{form}/records",
                               headers=admin_headers, query_string=params)
         assert response.status_code in (200, 422), (params, response.json)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(params=st.dictionaries(st.sampled_from(["supplier", "from", "lang", "nope", "element"]),
+                              st.text(max_size=12) | json_values.map(str), max_size=3),
+       element=st.dictionaries(st.sampled_from(["month", "supplier", "material", "x"]),
+                               json_values, max_size=2))
+def test_report_queries_never_500(installed, client, admin_headers, params, element):
+    base = "/api/v1/apps/receipts"
+    for path in ("reports/receipts_by_month", "reports/received_amount",
+                 "reports/stock_by_material/export.csv", "dashboards/receiving"):
+        response = client.get(f"{base}/{path}", headers=admin_headers, query_string=params)
+        assert response.status_code in (200, 422), (path, params, response.data[:300])
+    drill = client.get(f"{base}/reports/receipts_by_month/drill", headers=admin_headers,
+                       query_string={**params, "element": json.dumps(element)})
+    assert drill.status_code in (200, 422), (params, element, drill.json)

@@ -12,7 +12,8 @@ from engines.schema.check import check_app
 from engines.schema.source import Problem, Source, parse_json, pointer_join
 
 BUNDLE_FORMAT = 1
-DEFINITION_GLOBS = ("app.json", "forms/*.json", "flows/*.json", "ledgers/*.json")
+DEFINITION_GLOBS = ("app.json", "forms/*.json", "flows/*.json", "ledgers/*.json",
+                    "reports/*.json", "dashboards/*.json")
 
 
 def read_app_folder(folder: Path) -> dict[str, Source]:

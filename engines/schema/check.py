@@ -29,6 +29,10 @@ def kind_of(path: str) -> str | None:
         return "flow"
     if path.startswith("ledgers/") and path.endswith(".json"):
         return "ledger"
+    if path.startswith("reports/") and path.endswith(".json"):
+        return "report"
+    if path.startswith("dashboards/") and path.endswith(".json"):
+        return "dashboard"
     return None
 
 
@@ -43,7 +47,9 @@ def check_app(documents: dict[str, object]) -> list[tuple[str, str, str]]:
         kind = kind_of(path)
         if kind is None:
             problems.append((path, "", "unknown kind of definition file; forms go in forms/"
-                             "<key>.json, flows in flows/<key>.json and the app in app.json"))
+                             "<key>.json, flows in flows/<key>.json, ledgers, reports and "
+                             "dashboards in ledgers/, reports/, dashboards/ and the app in "
+                             "app.json"))
             continue
         problems += [(path, pointer, message) for pointer, message in validate(kind, doc)]
     if APP_FILE not in documents:
@@ -60,7 +66,9 @@ def check_app(documents: dict[str, object]) -> list[tuple[str, str, str]]:
                                  f"file name; rename the file to {expected}"))
             problems += [(path, p, m) for p, m in check_form(
                 doc, {k: d for k, (_, d) in forms.items()})]
-    problems += [(APP_FILE, p, m) for p, m in check_app_document(documents[APP_FILE], set(forms))]
+    dashboards = {doc["key"] for path, doc in documents.items() if kind_of(path) == "dashboard"}
+    problems += [(APP_FILE, p, m) for p, m in check_app_document(documents[APP_FILE], set(forms),
+                                                                 dashboards)]
     roles = [r["key"] for r in documents[APP_FILE].get("roles", [])]
     form_docs = {k: d for k, (_, d) in forms.items()}
     ledgers = {}
@@ -79,6 +87,43 @@ def check_app(documents: dict[str, object]) -> list[tuple[str, str, str]]:
     for path, doc in documents.items():
         if kind_of(path) == "form":
             problems += [(path, p, m) for p, m in check_posting(doc, ledgers)]
+    problems += check_reports(documents, form_docs, ledgers)
+    return problems
+
+
+def check_reports(documents: dict, forms: dict[str, dict],
+                  ledgers: dict[str, dict]) -> list[tuple[str, str, str]]:
+    """Reports compile against the app's forms and ledgers (fields, relations, types,
+    expressions); dashboards place reports that exist and fill their parameters."""
+    from engines.reports import ReportError, compile_dataset, parse_dashboard, parse_report
+    from engines.reports.documents import DocumentSources
+
+    sources = DocumentSources(documents[APP_FILE]["key"], forms, ledgers)
+    problems, reports = [], {}
+    for path, doc in sorted(documents.items()):
+        if kind_of(path) not in ("report", "dashboard"):
+            continue
+        expected = f"{kind_of(path)}s/{doc['key']}.json"
+        if path != expected and not path.startswith("<"):
+            problems.append((path, "/key", f"{kind_of(path)} key '{doc['key']}' does not "
+                             f"match its file name; rename the file to {expected}"))
+        if kind_of(path) == "report":
+            try:
+                reports[doc["key"]] = parse_report(doc)
+                compile_dataset(reports[doc["key"]], sources)
+            except ReportError as error:
+                problems += [(path, pointer, message) for pointer, message in error.problems]
+    for path, doc in sorted(documents.items()):
+        if kind_of(path) == "dashboard":
+            try:
+                parse_dashboard(doc, reports)
+            except ReportError as error:
+                # A report with problems of its own is reported once, on the report.
+                broken = {f"/widgets/{i}/report" for i, w in enumerate(doc["widgets"])
+                          if w["report"] not in reports
+                          and f"reports/{w['report']}.json" in documents}
+                problems += [(path, pointer, message) for pointer, message in error.problems
+                             if pointer not in broken]
     return problems
 
 
@@ -336,7 +381,8 @@ def _check_lookup_fields(field, pointer, target: dict, scope: dict) -> list[tupl
     return problems
 
 
-def check_app_document(doc: dict, form_keys: set[str]) -> list[tuple[str, str]]:
+def check_app_document(doc: dict, form_keys: set[str],
+                       dashboards: set[str] = frozenset()) -> list[tuple[str, str]]:
     problems = []
     roles = {r["key"] for r in doc.get("roles", [])}
     for i, key in enumerate(doc.get("forms", [])):
@@ -358,6 +404,10 @@ def check_app_document(doc: dict, form_keys: set[str]) -> list[tuple[str, str]]:
             if "form" in item and item["form"] not in form_keys:
                 problems.append((f"{base}/{i}/form", f"menu names unknown form "
                                  f"'{item['form']}'{suggest(item['form'], form_keys)}"))
+            if "dashboard" in item and item["dashboard"] not in dashboards:
+                problems.append((f"{base}/{i}/dashboard", f"menu names unknown dashboard "
+                                 f"'{item['dashboard']}'{suggest(item['dashboard'], dashboards)}"
+                                 f"; add dashboards/{item['dashboard']}.json"))
             walk(item.get("items", []), f"{base}/{i}/items")
 
     walk(doc.get("menu", []), "/menu")

@@ -103,6 +103,35 @@ _LIST_PARAMS = (
 )
 
 
+def report_paths() -> dict:
+    app, report = _path_param("app"), _path_param("report")
+    params = _query_param("<parameter>", {"type": "string"}, "any parameter of the report, "
+                          "by its key (e.g. ?supplier=3&from=2026-01-01)")
+    result = {"type": "object", "properties": {
+        "columns": {"type": "array", "items": {"type": "object"}},
+        "rows": {"type": "array", "items": {"type": "array"}},
+        "figure": {"type": "object", "description": "Plotly figure JSON"}}}
+    return {
+        "/apps/{app}/reports": {"get": _op("Reports and dashboards of an app",
+                                           params=[app])},
+        "/apps/{app}/reports/{report}": {"get": _op(
+            "Run a report: its columns, rows and Plotly figure", params=[app, report, params],
+            response=result)},
+        "/apps/{app}/reports/{report}/drill": {"get": _op(
+            "The records behind one chart element", params=[app, report, _query_param(
+                "element", {"type": "string"}, 'JSON object of dimension values, e.g. '
+                '{"month": "2026-11"}'), params])},
+        "/apps/{app}/reports/{report}/export.csv": {"get": _op(
+            "A report's data as CSV", params=[app, report, params])},
+        "/apps/{app}/reports/{report}/export.xlsx": {"get": _op(
+            "A report's data as an Excel workbook", params=[app, report, params])},
+        "/apps/{app}/dashboards/{dashboard}": {"get": _op(
+            "Every widget of a dashboard, with global filters as query arguments",
+            params=[app, _path_param("dashboard"), _query_param(
+                "<filter>", {"type": "string"}, "a global filter of the dashboard by its key")])},
+    }
+
+
 def build_document(visible_apps) -> dict:
     any_object = {"type": "object"}
     paths = {
@@ -128,6 +157,7 @@ def build_document(visible_apps) -> dict:
             "put": _op("Create or change a form (migrates its table)", body=any_object,
                        params=[_path_param("app"), _path_param("form"), _query_param(
                            "dry_run", {"type": "boolean"}, "report the migration only")])},
+        **report_paths(),
     }
     schemas = {"Errors": {"type": "object", "required": ["errors"], "properties": {
         "errors": {"type": "array", "items": {"type": "object", "properties": {

@@ -151,6 +151,14 @@ def install_documents(store: Store, actor: Actor, documents: dict[str, dict], *,
         for kind, flow_key in live:
             if kind == "flow" and flow_key not in flows:
                 definitions.save(conn, key, "flow", flow_key, None, actor.id, "removed by import")
+        for kind in ("report", "dashboard"):
+            docs = {doc["key"]: doc for path, doc in documents.items() if kind_of(path) == kind}
+            for doc_key, doc in docs.items():
+                definitions.save(conn, key, kind, doc_key, doc, actor.id, comment)
+            for live_kind, doc_key in live:
+                if live_kind == kind and doc_key not in docs:
+                    definitions.save(conn, key, kind, doc_key, None, actor.id,
+                                     "removed by import")
         definitions.save(conn, key, "app", "app", app_doc, actor.id, comment)
         _bump(conn, key, app_doc["name"])
     store.forget(key)
@@ -240,7 +248,7 @@ def export_bundle(store: Store, actor: Actor, app: str) -> dict:
         docs = definitions.current(conn, app)
     documents = {APP_FILE: schema.definition}
     for (kind, key), body in docs.items():
-        if kind in ("form", "flow", "ledger"):
+        if kind in ("form", "flow", "ledger", "report", "dashboard"):
             documents[f"{kind}s/{key}.json"] = body
     return {"loom_bundle": BUNDLE_FORMAT, "app": app,
             "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -1,7 +1,8 @@
 """Server-rendered pages (Jinja2, autoescaped) with small vanilla JavaScript.
 
 One module per kind of page: ``pages_auth`` (login, logout, the app launcher),
-``pages_lists`` (a form's record list), ``pages_records`` (record and form pages).
+``pages_lists`` (a form's record list), ``pages_records`` (record and form pages),
+``pages_dashboards`` (dashboards).
 Pages call the same services as the API, so permissions are checked in one place;
 the pages' scripts call the API with the session cookie and the CSRF token.
 """
@@ -69,7 +70,11 @@ TEXT = {
            "job_failed": "导入中途停止", "export_background": "后台导出",
            "export_ready": "导出文件已生成", "download": "下载",
            "void_confirm": "作废会冲销这张单据过账的全部库存并释放预留，不能撤销。确定作废吗？",
-           "approval_cancelled": "已作废", "audit_cancel": "作废"},
+           "approval_cancelled": "已作废", "audit_cancel": "作废", "dashboards": "看板",
+           "refresh": "刷新", "all": "全部", "loading": "加载中…",
+           "no_data": "没有数据。", "drill": "明细记录", "close": "关闭",
+           "drill_hint": "点击图表中的柱、点或扇区查看组成它的记录。",
+           "truncated": "只显示前 1000 条。"},
     "en": {"login": "Log in", "logout": "Log out", "username": "Username",
            "password": "Password", "apps": "Apps", "records": "records",
            "wrong": "Wrong username or password", "prev": "Previous", "next": "Next",
@@ -115,7 +120,11 @@ TEXT = {
            "export_ready": "The export is ready", "download": "Download",
            "void_confirm": "Cancelling reverses everything this document posted to stock "
                            "and releases what it reserved. It cannot be undone. Cancel it?",
-           "approval_cancelled": "Cancelled", "audit_cancel": "Cancelled"},
+           "approval_cancelled": "Cancelled", "audit_cancel": "Cancelled",
+           "dashboards": "Dashboards", "refresh": "Refresh", "all": "All", "loading": "Loading…",
+           "no_data": "No data.", "drill": "Records", "close": "Close",
+           "drill_hint": "Click a bar, point or slice to list the records behind it.",
+           "truncated": "Only the first 1000 are shown."},
 }
 
 
@@ -180,4 +189,9 @@ def error_page(error):
     return render_template("error.html", error=error), error.code or 500
 
 
-from runtime.web import pages_auth, pages_lists, pages_records  # noqa: E402,F401
+from runtime.web import (  # noqa: E402,F401
+    pages_auth,
+    pages_dashboards,
+    pages_lists,
+    pages_records,
+)

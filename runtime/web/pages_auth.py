@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import g, redirect, render_template, request, session, url_for
 
 from runtime.auth.users import authenticate
-from runtime.services import apps
+from runtime.services import apps, reports
 from runtime.web import TEXT, _check_csrf, lang, login_required, store, web
 
 
@@ -39,6 +39,11 @@ def logout():
 @web.get("/")
 @login_required
 def home():
-    return render_template("home.html", apps=apps.list_apps(store(), g.actor))
+    listed = apps.list_apps(store(), g.actor)
+    for app in listed:
+        app["dashboards"] = reports.list_reports(store(), g.actor, app["key"],
+                                                 lang())["dashboards"] \
+            if g.actor.is_admin or g.actor.roles_in(app["key"]) else []
+    return render_template("home.html", apps=listed)
 
 

@@ -22,7 +22,7 @@ document.querySelectorAll("[data-delete-view]").forEach((button) => {
   });
 });
 // Leave empty filters out of the address, so a shared or saved link says only what matters.
-const filters = document.querySelector("form.filters");
+const filters = document.querySelector("form.list-filters");
 if (filters) {
   filters.addEventListener("submit", () => {
     for (const input of filters.elements) if (input.name && !input.value) input.disabled = true;
