@@ -9,6 +9,7 @@ from runtime.services import (
     evaluate,
     query,
     records,
+    related,
     sheet_jobs,
     spreadsheets,
     views,
@@ -86,6 +87,12 @@ def withdraw_record(app, form, record_id):
     data = _optional_body()
     return jsonify(approvals.withdraw_record(store(), actor(), app, form, record_id,
                                              comment=data.get("comment")))
+
+
+@api.get("/apps/<app>/forms/<form>/records/<int:record_id>/related")
+def related_records(app, form, record_id):
+    return jsonify({"related": related.related_records(store(), actor(), app, form,
+                                                       record_id)})
 
 
 @api.post("/apps/<app>/forms/<form>/records/<int:record_id>/cancel")

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from engines.forms.display import display_text
 from runtime.auth.permissions import allowed, require
-from runtime.services import approvals, apps, cancelling, records
+from runtime.services import approvals, apps, cancelling, records, related
 from runtime.services.errors import ServiceError
 from runtime.services.recordio import record_titles
 from runtime.storage import platform
@@ -124,6 +124,12 @@ def show_record(app, form, record_id):
                 platform.tasks.c.record_id == record_id, platform.tasks.c.status == "open",
                 platform.tasks.c.assignee == g.actor.id, platform.tasks.c.kind != "cc")).all()
             has_flow = approvals.flow_of_form(conn, schema, form) is not None
+            users = conn.execute(select(platform.users.c.id, platform.users.c.display_name)
+                                 .where(platform.users.c.active, platform.users.c.id !=
+                                        g.actor.id)
+                                 .order_by(platform.users.c.display_name)).all() \
+                if my_tasks else []
+        linked = related.related_records(store(), g.actor, app, form, record_id)
     except ServiceError as error:
         abort(error.status if error.status in (403, 404) else 400, error.message)
     language = lang()
@@ -146,7 +152,8 @@ def show_record(app, form, record_id):
     }
     return render_template("record.html", app=schema, form=ft.form, record=record,
                            fields=fields, subtables=subtables, history=history, steps=steps,
-                           actions=actions, has_flow=has_flow, csrf=csrf_token())
+                           actions=actions, has_flow=has_flow, csrf=csrf_token(),
+                           users=users, related=linked)
 
 
 @web.get("/tasks")
