@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import difflib
 
+from engines.flows import validate_flow
 from engines.forms.autonumber import PatternError, parse_pattern
 from engines.forms.definition import SYSTEM_KEYS, parse_form
-from engines.flows import validate_flow
 from engines.forms.logic import LogicError, compile_logic, describe
 from engines.schema import validate
 
@@ -28,6 +28,8 @@ def kind_of(path: str) -> str | None:
         return "flow"
     if path.startswith("ledgers/") and path.endswith(".json"):
         return "ledger"
+    if path.startswith("rules/") and path.endswith(".rule"):
+        return "rule"
     return None
 
 
@@ -36,13 +38,21 @@ def suggest(name: str, known) -> str:
     return f" — did you mean '{close[0]}'?" if close else ""
 
 
-def check_app(documents: dict[str, object]) -> list[tuple[str, str, str]]:
+def check_app(documents: dict[str, object], *, rules: bool = True) -> list[tuple[str, str, str]]:
+    """Every problem of the app's documents. Rule files' problems come as ``(path, "",
+    "line L, column C: message")``; ``rules=False`` leaves them out for a caller that
+    reports them itself with ``check_rule_files`` (``loom check``: file:line:col)."""
     problems = []
     for path, doc in sorted(documents.items()):
         kind = kind_of(path)
         if kind is None:
             problems.append((path, "", "unknown kind of definition file; forms go in forms/"
-                             "<key>.json, flows in flows/<key>.json and the app in app.json"))
+                             "<key>.json, flows in flows/<key>.json, rules in rules/<name>.rule "
+                             "and the app in app.json"))
+            continue
+        if kind == "rule":
+            if not isinstance(doc, str):
+                problems.append((path, "", "a rule file holds the rules' text (a string)"))
             continue
         problems += [(path, pointer, message) for pointer, message in validate(kind, doc)]
     if APP_FILE not in documents:
@@ -77,7 +87,25 @@ def check_app(documents: dict[str, object]) -> list[tuple[str, str, str]]:
     for path, doc in documents.items():
         if kind_of(path) == "form":
             problems += [(path, p, m) for p, m in check_posting(doc, ledgers)]
+    if rules and not problems:
+        problems += [(path, "", f"line {p.line}, column {p.column}: {p.message}")
+                     for path, p in check_rule_files(documents)]
     return problems
+
+
+def check_rule_files(documents: dict[str, object], *, warnings: bool = False) -> list:
+    """``(path, RuleProblem)`` of every rule file, checked against the app's forms,
+    ledgers, flows and roles (errors; warnings too when asked)."""
+    from engines.rules import check_rules
+    from engines.rules.catalog import catalog_from_documents
+
+    catalog = catalog_from_documents(documents)
+    found = []
+    for path, text in sorted(documents.items()):
+        if kind_of(path) == "rule" and isinstance(text, str):
+            found += [(path, p) for p in check_rules(text, catalog, path)
+                      if warnings or p.severity == "error"]
+    return found
 
 
 def check_posting(doc: dict, ledgers: dict[str, dict]) -> list[tuple[str, str]]:

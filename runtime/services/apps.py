@@ -151,6 +151,13 @@ def install_documents(store: Store, actor: Actor, documents: dict[str, dict], *,
         for kind, flow_key in live:
             if kind == "flow" and flow_key not in flows:
                 definitions.save(conn, key, "flow", flow_key, None, actor.id, "removed by import")
+        rules = {path[len("rules/"):-len(".rule")]: text for path, text in documents.items()
+                 if kind_of(path) == "rule"}
+        for name, text in rules.items():
+            definitions.save(conn, key, "rule", name, {"source": text}, actor.id, comment)
+        for kind, name in live:
+            if kind == "rule" and name not in rules:
+                definitions.save(conn, key, "rule", name, None, actor.id, "removed by import")
         definitions.save(conn, key, "app", "app", app_doc, actor.id, comment)
         _bump(conn, key, app_doc["name"])
     store.forget(key)
@@ -242,6 +249,8 @@ def export_bundle(store: Store, actor: Actor, app: str) -> dict:
     for (kind, key), body in docs.items():
         if kind in ("form", "flow", "ledger"):
             documents[f"{kind}s/{key}.json"] = body
+        elif kind == "rule":
+            documents[f"rules/{key}.rule"] = body["source"]
     return {"loom_bundle": BUNDLE_FORMAT, "app": app,
             "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "documents": documents}
