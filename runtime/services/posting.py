@@ -21,6 +21,7 @@ from engines.ledgers import (
     LedgerError,
     Wording,
     post_movements,
+    reverse_source,
     trace,
 )
 from runtime.services import clock
@@ -90,8 +91,10 @@ def _wording(conn, schema, ledger, lang: str = "zh") -> Wording:
                    anywhere="库存")
 
 
-def post_document(conn, schema, ft, record_id: int, moment: str, env: dict) -> int:
-    """Post what the record posts at ``moment``; returns the number of movements."""
+def post_document(conn, schema, ft, record_id: int, moment: str, env: dict, *,
+                  actor=None) -> int:
+    """Post what the record posts at ``moment``; returns the number of movements.
+    ``balance changed`` rules of each ledger then run, once per balance row changed."""
     rules = [r for r in _rules(conn, schema, ft) if r[0]["on"] == moment]
     if not rules:
         return 0
@@ -100,6 +103,7 @@ def post_document(conn, schema, ft, record_id: int, moment: str, env: dict) -> i
     header = {f.key: row[c.name] for f, c in ft.fields_with_columns()}
     env = {**env, "ledgers": LedgerAccess(conn, schema)}
     count = 0
+    posted: dict[str, list[int]] = {}
     for rule, exprs in rules:
         ledger = ledger_of(conn, schema, rule["ledger"])
         scopes = [(header, None)]
@@ -133,12 +137,66 @@ def post_document(conn, schema, ft, record_id: int, moment: str, env: dict) -> i
         if not movements:
             continue
         try:
-            post_movements(conn, ledger, movements, source=(ft.form.key, record_id),
-                           wording=_wording(conn, schema, ledger))
+            ids = post_movements(conn, ledger, movements, source=(ft.form.key, record_id),
+                                 wording=_wording(conn, schema, ledger))
         except LedgerError as error:
             raise Invalid([{"field": rule.get("lines"), "message": error.message}]) from None
         count += len(movements)
+        posted.setdefault(rule["ledger"], []).extend(ids)
+    for key, ids in posted.items():
+        _balances_changed(conn, schema, ledger_of(conn, schema, key), ids, actor)
     return count
+
+
+def _balances_changed(conn, schema, ledger, movement_ids: list[int], actor) -> None:
+    """Fire ``balance changed`` rules for the balance rows ``movement_ids`` changed:
+    each row as it is now, with its quantity before (now minus what was posted)."""
+    from runtime.services.firing import on_balance_changes  # rules write records: cycle
+    from runtime.services.rulebook import rulebook
+
+    if actor is None or not movement_ids or \
+            ledger.definition.key not in rulebook(conn, schema).balance:
+        return
+    m, b = ledger.tables.movements, ledger.tables.balances
+    keys = ledger.definition.keys
+    delta: dict[tuple, Decimal] = {}
+    for row in conn.execute(select(m).where(m.c.id.in_(movement_ids)).order_by(m.c.id)) \
+            .mappings():
+        key = tuple(row[k] for k in keys)
+        delta[key] = delta.get(key, Decimal(0)) + row["qty"]  # dict keeps first-posted order
+    changes = []
+    for key, moved in delta.items():
+        row = conn.execute(select(b).where(*[b.c[k] == v for k, v in zip(keys, key,
+                                                                          strict=True)])) \
+            .mappings().first()
+        if row is not None and moved:
+            changes.append((row, row["qty"] - moved))
+    on_balance_changes(conn, schema, ledger, changes, actor)
+
+
+def post_rule_movement(conn, schema, ledger_key: str, movement: dict, source, actor) -> None:
+    """A rule's ``post``: one movement, its balance rules fired like a document's."""
+    ledger = ledger_of(conn, schema, ledger_key)
+    movement = dict(movement)
+    movement.setdefault("date", clock.today())
+    try:
+        ids = post_movements(conn, ledger, [movement], source=source,
+                             wording=_wording(conn, schema, ledger))
+    except (LedgerError, ValueError) as error:
+        raise Invalid([{"field": None, "message": getattr(error, "message", str(error))}]) \
+            from None
+    _balances_changed(conn, schema, ledger, ids, actor)
+
+
+def reverse_rule_movements(conn, schema, ledger_key: str, source, actor) -> int:
+    """A rule's ``reverse``: undo what the record posted to the ledger."""
+    ledger = ledger_of(conn, schema, ledger_key)
+    try:
+        ids = reverse_source(conn, ledger, source, wording=_wording(conn, schema, ledger))
+    except LedgerError as error:
+        raise Invalid([{"field": None, "message": error.message}]) from None
+    _balances_changed(conn, schema, ledger, ids, actor)
+    return len(ids)
 
 
 def _python(field, value):

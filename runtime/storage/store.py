@@ -117,8 +117,19 @@ class Store:
 
     @contextmanager
     def write(self):
-        with self.write_engine.begin() as conn:
-            yield conn
+        """A write transaction. An exception carrying ``after_rollback`` (callables of a
+        connection) has them run in a transaction of their own once the failed one is
+        rolled back: e.g. the rule log's record of the failure that rolled it back."""
+        try:
+            with self.write_engine.begin() as conn:
+                yield conn
+        except Exception as error:
+            notes = getattr(error, "after_rollback", None)
+            if notes:
+                with self.write_engine.begin() as conn:
+                    for note in notes:
+                        note(conn)
+            raise
 
     def dispose(self) -> None:
         self.engine.dispose()
