@@ -117,4 +117,5 @@ from runtime.api import (  # noqa: E402,F401
     files_routes,
     openapi,
     records_routes,
+    rules_routes,
 )
