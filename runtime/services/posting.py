@@ -179,6 +179,10 @@ def post_rule_movement(conn, schema, ledger_key: str, movement: dict, source, ac
     ledger = ledger_of(conn, schema, ledger_key)
     movement = dict(movement)
     movement.setdefault("date", clock.today())
+    value = movement.pop("value", None)
+    if value is not None and movement.get("qty"):
+        # A rule gives the movement's value; the ledger takes the cost of one unit.
+        movement["unit_value"] = Decimal(str(value)) / Decimal(str(movement["qty"]))
     try:
         ids = post_movements(conn, ledger, [movement], source=source,
                              wording=_wording(conn, schema, ledger))
