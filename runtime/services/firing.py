@@ -232,7 +232,9 @@ def run_rule(conn, schema, actor: Actor, rule: Rule, firing: Firing, *,
     if rule.edge_triggered and firing.subject is not None:
         actions = _edge(conn, schema.key, rule, firing.subject, holds, dry_run)
     if not actions:
-        if firing.subject is None:  # a schedule or webhook: log that it fired
+        # A FALSE condition of a record event is not a run (writes would flood the log);
+        # a schedule or webhook firing, and a condition that failed, are logged.
+        if firing.subject is None or outcome.detail:
             _log(conn, schema.key, outcome, 0)
         return outcome
     outcome.outcome = "ran" if holds else "else"
