@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from jinja2.sandbox import SandboxedEnvironment
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 
 from engines.expr import ErrorValue
 from runtime.auth.actors import department_subtree
@@ -24,10 +24,19 @@ _EMAIL = SandboxedEnvironment(autoescape=True).from_string(
     (Path(__file__).parent / "email.html.j2").read_text(encoding="utf-8"))
 
 
+_COLUMNS = (users.c.id, users.c.username, users.c.display_name, users.c.email)
+# Built once (bound per call), so SQLAlchemy compiles each once: notify is on the write path.
+_BY_ID = select(*_COLUMNS).where(users.c.id == bindparam("who"), users.c.active)
+_BY_NAME = select(*_COLUMNS).where(users.c.username == bindparam("who"), users.c.active)
+_BY_ROLE = select(*_COLUMNS).join(user_roles, user_roles.c.user_id == users.c.id).where(
+    user_roles.c.app == bindparam("app"), user_roles.c.role == bindparam("who"),
+    users.c.active).order_by(users.c.id)
+_DEPARTMENT = select(departments.c.id).where(departments.c.name == bindparam("who"))
+
+
 def recipients(conn, app: str, rule, action, record, env) -> list[dict]:
     """The active users a recipient list names, each once, in the order named."""
     found: dict[int, dict] = {}
-    columns = (users.c.id, users.c.username, users.c.display_name, users.c.email)
     for r in action.recipients:
         name = r.name
         if r.expr is not None:
@@ -39,20 +48,18 @@ def recipients(conn, app: str, rule, action, record, env) -> list[dict]:
             if isinstance(name, Decimal):
                 name = int(name)
         if r.kind == "user":
-            column = users.c.id if isinstance(name, int) else users.c.username
-            query = select(*columns).where(column == name)
+            rows = conn.execute(_BY_ID if isinstance(name, int) else _BY_NAME, {"who": name})
         elif r.kind == "role":
-            query = select(*columns).join(user_roles, user_roles.c.user_id == users.c.id) \
-                .where(user_roles.c.app == app, user_roles.c.role == str(name))
+            rows = conn.execute(_BY_ROLE, {"app": app, "who": str(name)})
         else:
-            dept = conn.execute(select(departments.c.id).where(
-                departments.c.name == str(name))).scalar()
+            dept = conn.execute(_DEPARTMENT, {"who": str(name)}).scalar()
             if dept is None:
                 raise Invalid([{"field": None, "message": f"no department named '{name}'; "
                                 "add it or correct the rule"}])
-            query = select(*columns).where(users.c.department_id.in_(
-                department_subtree(conn, dept)))
-        for row in conn.execute(query.where(users.c.active).order_by(users.c.id)).mappings():
+            rows = conn.execute(select(*_COLUMNS).where(
+                users.c.department_id.in_(department_subtree(conn, dept)), users.c.active)
+                .order_by(users.c.id))
+        for row in rows.mappings():
             found.setdefault(row["id"], dict(row))
     return list(found.values())
 

@@ -77,7 +77,7 @@ def record_values(conn, schema, ft, record_json: dict, paths) -> dict:
     return values
 
 
-def rule_paths(schema, rule: Rule) -> set[str]:
+def rule_paths(schema, rule: Rule) -> frozenset[str]:
     """Field paths of the firing record the rule's expressions use (``old.`` and
     ``trigger.`` unwrapped), computed once per rule and app version."""
     cache = schema.cache.setdefault("rule_paths", {})
@@ -87,7 +87,7 @@ def rule_paths(schema, rule: Rule) -> set[str]:
             for path in expr.compiled.references if expr.compiled else ():
                 head, _, rest = path.partition(".")
                 paths.add(rest if head in ("old", "trigger") and rest else path)
-        cache[rule.name] = paths
+        cache[rule.name] = frozenset(paths)
     return cache[rule.name]
 
 
@@ -104,31 +104,35 @@ def on_record_event(conn, schema, ft, event: str, after: dict | None, before: di
             _drop_flags(conn, schema.key, f"{form}/{before['id']}")
         return False
     rules = list(book.record.get((form, event), ()))
-    if event in ("created", "updated"):
-        for rule in book.changed.get(form, ()):
+    if event in ("created", "updated") and form in book.changed:
+        for rule in book.changed[form]:
             key = rule.trigger.field
             new = (after or {}).get(key)
             old = (before or {}).get(key)
             if (new not in (None, "", []) if event == "created" else new != old):
                 rules.append(rule)
-        rules.sort(key=lambda r: book.rules.index(r))  # keep the one explicit order
+        rules.sort(key=lambda r: book.position[id(r)])  # keep the one explicit order
     current = after if after is not None else before
     if event == "updated" and all(before.get(f.key) == after.get(f.key)
                                   for f in ft.form.fields):
         rules = []  # saved without a different value: nothing was updated
     subject = f"{form}/{current['id']}"
     acted = False
+    env = environment(conn, schema, actor)
+    built: dict[frozenset, Firing] = {}  # rules reading the same paths share the values
     for rule in rules:
         paths = rule_paths(schema, rule)
-        values = record_values(conn, schema, ft, current, paths)
-        if before is not None and event != "deleted" and "old" not in values:
-            values["old"] = record_values(conn, schema, ft, before, paths)
+        if paths not in built:
+            values = record_values(conn, schema, ft, current, paths)
+            if before is not None and event != "deleted" and "old" not in values:
+                values["old"] = record_values(conn, schema, ft, before, paths)
+            built[paths] = Firing(values, subject, form, current["id"], current)
+        firing = built[paths]
         if rule.trigger.kind == "field_changed" and rule.trigger.to is not None:
-            wanted = rule.trigger.to.evaluate(values, environment(conn, schema, actor))
-            if not _equal(values.get(rule.trigger.field), wanted):
+            wanted = rule.trigger.to.evaluate(firing.record, env)
+            if not _equal(firing.record.get(rule.trigger.field), wanted):
                 continue
-        outcome = run_rule(conn, schema, actor, rule, Firing(values, subject, form,
-                                                             current["id"], current))
+        outcome = run_rule(conn, schema, actor, rule, firing, env=env)
         acted = acted or outcome.outcome in ("ran", "else")
     if event == "deleted":
         _drop_flags(conn, schema.key, subject)
@@ -170,6 +174,7 @@ def on_balance_changes(conn, schema, ledger, changes, actor: Actor) -> None:
     rules = rulebook(conn, schema).balance.get(ledger.definition.key)
     if not rules:
         return
+    env = environment(conn, schema, actor)
     for row, old_qty in changes:
         dims = {d.key: row[d.key] for d in ledger.definition.dimensions}
         subject = ledger.definition.key + "/" + ",".join(f"{k}={v}" for k, v in dims.items())
@@ -177,7 +182,8 @@ def on_balance_changes(conn, schema, ledger, changes, actor: Actor) -> None:
             paths = rule_paths(schema, rule)
             values = balance_values(conn, schema, ledger, row, row["qty"], paths)
             values.setdefault("old", balance_values(conn, schema, ledger, row, old_qty, paths))
-            run_rule(conn, schema, actor, rule, Firing(values, subject, source=_plain(values)))
+            run_rule(conn, schema, actor, rule, Firing(values, subject, source=_plain(values)),
+                     env=env)
 
 
 def balance_values(conn, schema, ledger, row, qty, paths) -> dict:
@@ -201,41 +207,45 @@ def _plain(values: dict) -> dict:
 
 # ---- running one rule ---------------------------------------------------------------
 
+QUIET = Outcome("", "", None, "quiet", False)  # shared: never changed, never logged
+
+
 def run_rule(conn, schema, actor: Actor, rule: Rule, firing: Firing, *,
-             dry_run: bool = False) -> Outcome:
+             dry_run: bool = False, env: dict | None = None) -> Outcome:
     """Evaluate ``rule`` for ``firing`` and run its actions (depth first: rules fired
     by an action run before the next action). ``dry_run`` records what the actions
     would do in the outcome; the caller rolls the transaction back."""
     from runtime.services.rule_actions import run_action  # actions re-enter the write path
 
+    env = env if env is not None else environment(conn, schema, actor)
     chain = conn.info.setdefault(CHAIN, [])
-    outcome = Outcome(rule.name, trigger_text(rule), firing.subject, "quiet")
-    if firing.subject is not None and (rule.name, firing.subject) in chain:
-        outcome.outcome = "skipped"
-        outcome.detail = "already running for this subject further up the chain"
+    if firing.subject is not None and chain and (rule.name, firing.subject) in chain:
+        outcome = Outcome(rule.name, trigger_text(rule), firing.subject, "skipped",
+                          detail="already running for this subject further up the chain")
         _log(conn, schema.key, outcome, 0)
         return outcome
+    holds, detail = True, None
+    if rule.condition is not None:
+        # The compiled closure directly: this runs for every rule at every write.
+        value = rule.condition.compiled.evaluate(firing.record, env)
+        if isinstance(value, ErrorValue):
+            detail = f"the condition gave {value.code}: {value.message}"
+        holds = value is True
+    actions = rule.actions if holds else rule.else_actions
+    if rule.edge_triggered and firing.subject is not None:
+        actions = _edge(conn, schema.key, rule, firing.subject, holds, dry_run)
+    if not actions and detail is None and firing.subject is not None and not dry_run:
+        return QUIET  # a FALSE condition of a record event: the common case, kept cheap
+    outcome = Outcome(rule.name, trigger_text(rule), firing.subject, "quiet", holds, detail)
     if len(chain) >= MAX_CHAIN_DEPTH:
         names = " → ".join(f'"{name}"' for name, _ in chain + [(rule.name, None)])
         raise Invalid([{"field": f"rule:{rule.name}", "message": f"rules fired each other "
                         f"more than {MAX_CHAIN_DEPTH} deep: {names}; add a condition that "
                         "ends the chain"}])
-    env = environment(conn, schema, actor)
-    holds = True
-    if rule.condition is not None:
-        value = rule.condition.evaluate(firing.record, env)
-        if isinstance(value, ErrorValue):
-            outcome.detail = f"the condition gave {value.code}: {value.message}"
-        holds = value is True
-    outcome.condition = holds
-    actions = rule.actions if holds else rule.else_actions
-    if rule.edge_triggered and firing.subject is not None:
-        actions = _edge(conn, schema.key, rule, firing.subject, holds, dry_run)
     if not actions:
         # A FALSE condition of a record event is not a run (writes would flood the log);
         # a schedule or webhook firing, and a condition that failed, are logged.
-        if firing.subject is None or outcome.detail:
-            _log(conn, schema.key, outcome, 0)
+        _log(conn, schema.key, outcome, 0)
         return outcome
     outcome.outcome = "ran" if holds else "else"
     started = time.perf_counter()
@@ -293,8 +303,11 @@ def _drop_flags(conn, app: str, subject: str) -> None:
     conn.execute(delete(flags).where(flags.c.app == app, flags.c.subject == subject))
 
 
+_LOG = insert(platform.rule_runs)
+
+
 def _log(conn, app: str, outcome: Outcome, seconds: float) -> None:
-    conn.execute(insert(platform.rule_runs), {
+    conn.execute(_LOG, {
         "app": app, "rule": outcome.rule, "trigger": outcome.trigger,
         "subject": outcome.subject, "outcome": outcome.outcome,
         "detail": outcome.detail, "duration_ms": round(seconds * 1000),

@@ -41,13 +41,12 @@ class Rulebook:
     webhook: dict[str, list[Rule]] = field(default_factory=dict)  # hook name -> rules
     scheduled: list[Rule] = field(default_factory=list)
     catalog: Catalog | None = None
+    position: dict[int, int] = field(default_factory=dict)  # id(rule) -> firing order
 
     def named(self, name: str) -> Rule | None:
         return next((r for r in self.rules if r.name == name), None)
 
-    @property
-    def watched_forms(self) -> set[str]:
-        return {f for f, _ in self.record} | set(self.changed) | set(self.flow)
+    watched_forms: frozenset[str] = frozenset()  # forms any record rule watches
 
 
 def app_documents(conn, schema) -> dict[str, object]:
@@ -86,6 +85,7 @@ def rulebook(conn, schema) -> Rulebook:
     book = Rulebook(catalog=catalog)
     # Ascending order, then files in name order, rules in file order (a stable sort).
     book.rules = sorted((r for r in rules if r.enabled), key=lambda r: r.order)
+    book.position = {id(rule): i for i, rule in enumerate(book.rules)}
     for rule in book.rules:
         t = rule.trigger
         if isinstance(t, RecordEvent):
@@ -100,6 +100,8 @@ def rulebook(conn, schema) -> Rulebook:
             book.webhook.setdefault(t.name, []).append(rule)
         elif isinstance(t, Schedule | Interval):
             book.scheduled.append(rule)
+    book.watched_forms = frozenset({f for f, _ in book.record} | set(book.changed)
+                                   | set(book.flow))
     schema.cache["rulebook"] = book
     return book
 
