@@ -315,3 +315,18 @@ then create purchase_requests {material: payload.material, qty: payload.qty,
     assert client.post("/api/v1/apps/receipts/hooks/nope", json={}).status_code == 404
     assert client.post(url, data="{", headers={"X-Loom-Secret": "s3cret-value"}) \
         .status_code == 422
+
+
+def test_a_form_change_that_breaks_a_rule_is_refused(client, installed, admin_headers):
+    url = "/api/v1/apps/receipts/forms/materials"
+    form = client.get(url, headers=admin_headers).json["form"]
+    form["fields"] = [f for f in form["fields"] if f["key"] != "safety_stock"]
+    refused = client.put(url, headers=admin_headers, json=form)
+    assert refused.status_code == 422
+    messages = [(e["field"], e["message"]) for e in refused.json["errors"]]
+    assert messages[0][0] == "rules/stock.rule"
+    assert messages[0][1].startswith("line 5, column 15: 'item' has no field 'safety_stock'")
+    assert [m[1].split(":")[0] for m in messages] == [
+        "line 5, column 15", "line 7, column 40", "line 8, column 58"]
+    kept = client.get(url, headers=admin_headers).json["form"]
+    assert any(f["key"] == "safety_stock" for f in kept["fields"])

@@ -135,6 +135,7 @@ def rule_trigger(rule):
 def sync_rule_jobs(scheduler, database_url: str) -> int:
     """Make the job store hold one job per enabled scheduled rule of every app: add new
     ones, replace changed schedules, remove jobs of rules that are gone."""
+    from runtime.services.errors import Invalid
     from runtime.services.rulebook import rulebook
 
     store = _store(database_url)
@@ -142,7 +143,12 @@ def sync_rule_jobs(scheduler, database_url: str) -> int:
     with store.read() as conn:
         for app in store.app_keys(conn):
             schema = store.app(conn, app)
-            for rule in rulebook(conn, schema).scheduled:
+            try:
+                scheduled = rulebook(conn, schema).scheduled
+            except Invalid as error:  # one app's broken rules must not stop the others
+                log.warning("rules of app %s not scheduled: %s", app, error)
+                continue
+            for rule in scheduled:
                 wanted[rule_job_id(app, rule.name)] = (app, rule)
     for job in scheduler.get_jobs(jobstore="default"):
         if job.id.startswith("rule:") and job.id not in wanted:

@@ -215,6 +215,7 @@ def put_form(store: Store, actor: Actor, app: str, form_key: str, doc, *,
                 if kind == "ledger"})
             if problems:
                 raise Invalid([{"field": p, "message": m} for p, m in problems])
+            _check_rules_with(conn, schema, {f"forms/{form_key}.json": doc})
             changes = _apply_form(conn, actor, app, doc, "changed")
             _bump(conn, app)
             version = definitions.history(conn, app, "form", form_key)[-1]["version"]
@@ -226,6 +227,20 @@ def put_form(store: Store, actor: Actor, app: str, form_key: str, doc, *,
         pass
     store.forget(app)
     return result
+
+
+def _check_rules_with(conn, schema, changed: dict) -> None:
+    """Refuse a definition change that would break the app's rules (a field a rule
+    reads removed, a flow renamed): every write of the app would fail otherwise."""
+    from engines.schema.check import check_rule_files
+    from runtime.services.rulebook import app_documents
+
+    documents = {**app_documents(conn, schema), **changed}
+    found = check_rule_files(documents)
+    if found:
+        raise Invalid([{"field": path, "message": f"line {p.line}, column {p.column}: "
+                        f"{p.message} (change the rule first, or with this change)"}
+                       for path, p in found])
 
 
 def get_form(store: Store, actor: Actor, app: str, form_key: str) -> dict:
@@ -285,6 +300,7 @@ def put_flow(store: Store, actor: Actor, app: str, flow_key: str, doc) -> dict:
         problems = check_flow(doc, forms, roles)
         if problems:
             raise Invalid([{"field": p, "message": m} for p, m in problems])
+        _check_rules_with(conn, schema, {f"flows/{flow_key}.json": doc})
         definitions.save(conn, app, "flow", flow_key, doc, actor.id, "changed")
         _bump(conn, app)
         version = definitions.history(conn, app, "flow", flow_key)[-1]["version"]

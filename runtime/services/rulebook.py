@@ -60,11 +60,6 @@ def app_documents(conn, schema) -> dict[str, object]:
     return docs
 
 
-def app_catalog(conn, schema) -> Catalog:
-    book = rulebook(conn, schema)
-    return book.catalog
-
-
 def rulebook(conn, schema) -> Rulebook:
     """The app's compiled rules (cached on the app schema of this revision)."""
     if "rulebook" in schema.cache:
