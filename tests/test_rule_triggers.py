@@ -169,3 +169,28 @@ def test_loom_check_points_at_the_rule(tmp_path):
         encoding="utf-8")
     result = CliRunner().invoke(main, ["check", str(folder)])
     assert ":3:13: cannot send report 'stale': this app has no reports" in result.output
+
+
+def test_recipients_by_department_user_name_and_user_field(installed):
+    from runtime.auth.users import add_department, add_user
+
+    store = installed
+    with store.write() as conn:
+        plant = add_department(conn, "工厂")
+        warehouse = add_department(conn, "仓库", parent_id=plant)
+        keeper = add_user(conn, "keeper", "password123", department_id=warehouse)
+        add_user(conn, "manager", "password123", department_id=plant)
+        add_user(conn, "outsider", "password123")
+    _with_rules(store, {"who": '''
+rule "部门"
+when receipts created
+then notify department "仓库" title "仓库: {note}"
+     notify department "工厂", user "outsider" title "工厂: {note}"
+     notify user receiver title "收货人: {note}"
+'''})
+    create_record(store, SYSTEM, "receipts", "receipts", {
+        "supplier": {"code": "S-001"}, "received_on": "2026-11-21", "note": "n1",
+        "receiver": keeper, "lines": [{"material": {"code": "M-001"}, "qty": 1, "price": 1}]})
+    assert _titles(store, "keeper") == ["仓库: n1", "工厂: n1", "收货人: n1"]
+    assert _titles(store, "manager") == ["工厂: n1"]  # a department includes those below
+    assert _titles(store, "outsider") == ["工厂: n1"]
