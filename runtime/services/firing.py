@@ -132,7 +132,15 @@ def on_record_event(conn, schema, ft, event: str, after: dict | None, before: di
             wanted = rule.trigger.to.evaluate(firing.record, env)
             if not _equal(firing.record.get(rule.trigger.field), wanted):
                 continue
-        outcome = run_rule(conn, schema, actor, rule, firing, env=env)
+        value = NOT_EVALUATED
+        if rule.condition is not None:
+            # Evaluated here, without a call per rule: most rules of most writes stop at
+            # a FALSE condition, and a write may meet a hundred rules.
+            value = rule.condition.compiled.evaluate(firing.record, env)
+            if value is not True and not isinstance(value, ErrorValue) \
+                    and not rule.else_actions and not rule.edge_triggered:
+                continue
+        outcome = run_rule(conn, schema, actor, rule, firing, env=env, condition=value)
         acted = acted or outcome.outcome in ("ran", "else")
     if event == "deleted":
         _drop_flags(conn, schema.key, subject)
@@ -210,11 +218,16 @@ def _plain(values: dict) -> dict:
 QUIET = Outcome("", "", None, "quiet", False)  # shared: never changed, never logged
 
 
+NOT_EVALUATED = object()
+
+
 def run_rule(conn, schema, actor: Actor, rule: Rule, firing: Firing, *,
-             dry_run: bool = False, env: dict | None = None) -> Outcome:
+             dry_run: bool = False, env: dict | None = None,
+             condition=NOT_EVALUATED) -> Outcome:
     """Evaluate ``rule`` for ``firing`` and run its actions (depth first: rules fired
     by an action run before the next action). ``dry_run`` records what the actions
-    would do in the outcome; the caller rolls the transaction back."""
+    would do in the outcome; the caller rolls the transaction back. ``condition``: its
+    value when the caller evaluated it already."""
     from runtime.services.rule_actions import run_action  # actions re-enter the write path
 
     env = env if env is not None else environment(conn, schema, actor)
@@ -226,8 +239,8 @@ def run_rule(conn, schema, actor: Actor, rule: Rule, firing: Firing, *,
         return outcome
     holds, detail = True, None
     if rule.condition is not None:
-        # The compiled closure directly: this runs for every rule at every write.
-        value = rule.condition.compiled.evaluate(firing.record, env)
+        value = condition if condition is not NOT_EVALUATED else \
+            rule.condition.compiled.evaluate(firing.record, env)
         if isinstance(value, ErrorValue):
             detail = f"the condition gave {value.code}: {value.message}"
         holds = value is True
