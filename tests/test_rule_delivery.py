@@ -284,3 +284,34 @@ def test_without_a_mail_server_email_waits_in_the_outbox(installed, monkeypatch)
     assert send_due(store)["retry"] == 1
     [entry] = _outbox(store)
     assert "LOOM_SMTP_URL" in entry["last_error"] and entry["status"] == "pending"
+
+
+def test_a_commit_that_queued_wakes_the_sender_and_nothing_else_does(installed, http_server,
+                                                                     database_url):
+    from runtime.scheduler import wake_sender
+    from runtime.services.errors import Invalid
+
+    store = installed
+    url = f"http://127.0.0.1:{http_server.server_address[1]}/x"
+    _with_rules(store, {"erp": f'rule "r"\nwhen purchase_requests created\n'
+                               f'then call webhook "{url}"\n     set qty = qty - 20'})
+    woken = []
+    store.after_commit.append(lambda: woken.append("wake"))
+    create_record(store, SYSTEM, "receipts", "purchase_requests",
+                  {"material": _material(store), "qty": 25})
+    assert woken == ["wake"]
+    create_record(store, SYSTEM, "receipts", "suppliers", {"code": "S-9", "name": "x"})
+    assert woken == ["wake"]  # nothing was queued
+    with pytest.raises(Invalid):  # queued the call, then set qty below its minimum 0
+        create_record(store, SYSTEM, "receipts", "purchase_requests",
+                      {"material": _material(store), "qty": 5})
+    assert woken == ["wake"]  # rolled back: no wake, and nothing left to send
+    assert len(_outbox(store)) == 1
+    scheduler = start_scheduler(database_url, paused=True)
+    try:
+        wake_sender(scheduler, database_url)()
+        job = scheduler.get_job("deliver_outbox_now")
+        assert job.func.__name__ == "deliver_outbox" and job.args == (database_url,)
+    finally:
+        stop_scheduler(scheduler)
+        close_stores()

@@ -1,12 +1,13 @@
 """The outbox: messages queued in the transaction that decided them and sent after
 it commits, so a rolled-back change sends nothing and a crash loses nothing.
 
-``send_due`` is the sender (a scheduler job, every 15 seconds, and callable at any
-time): it claims due entries (a claim expires, so an entry claimed by a process that
-died is taken again), delivers each through its channel, records the attempt in the
-delivery log, and on failure schedules a retry with back-off — 1 minute, 5 minutes,
-30 minutes, 2 hours, 12 hours — after which the entry is marked failed. A webhook
-carries the entry's id (``X-Loom-Delivery``) so a receiver can drop a repeat.
+``send_due`` is the sender (a scheduler job every 15 seconds, woken at once after a
+commit that queued something, and callable at any time): it claims due entries (a
+claim expires, so an entry claimed by a process that died is taken again), delivers
+each through its channel, records the attempt in the delivery log, and on failure
+schedules a retry with back-off — 1 minute, 5 minutes, 30 minutes, 2 hours, 12 hours —
+after which the entry is marked failed. A webhook carries the entry's id
+(``X-Loom-Delivery``) so a receiver can drop a repeat.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import and_, insert, or_, select, update
 
 from runtime.notify.channels import DeliveryFailed, deliver
 from runtime.storage import platform
+from runtime.storage.store import OUTBOX_QUEUED
 
 log = logging.getLogger("loom.outbox")
 outbox, deliveries = platform.outbox, platform.deliveries
@@ -28,6 +30,7 @@ BATCH = 50
 
 def queue(conn, app: str, rule: str | None, channel: str, target: str, message: dict) -> int:
     """Queue a message in the caller's transaction; returns its id."""
+    conn.info[OUTBOX_QUEUED] = True  # the store wakes the sender once this commits
     now = platform.utcnow()
     return conn.execute(insert(outbox), {
         "app": app, "rule": rule, "channel": channel, "target": target, "message": message,
