@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from runtime.auth.actors import SYSTEM
 from runtime.services.apps import export_bundle, install_documents
 from runtime.storage import platform
-from tests.conftest import make_user
+from tests.conftest import EXAMPLE, make_user
 
 RECEIPTS = "/api/v1/apps/receipts/forms/receipts/records"
 ISSUES = "/api/v1/apps/receipts/forms/issues/records"
@@ -330,3 +330,32 @@ def test_a_form_change_that_breaks_a_rule_is_refused(client, installed, admin_he
         "line 5, column 15", "line 7, column 40", "line 8, column 58"]
     kept = client.get(url, headers=admin_headers).json["form"]
     assert any(f["key"] == "safety_stock" for f in kept["fields"])
+
+
+def test_bad_input_to_rule_endpoints_is_a_clear_422(client, store, installed, admin_headers):
+    stock = (EXAMPLE / "rules" / "stock.rule").read_text(encoding="utf-8")
+    _with_rules(store, {"stock": stock,
+                        "erp": 'rule "ERP"\nwhen webhook "erp"\nif payload.qty > 0\n'
+                               'then notify role "purchasing" title "{payload.qty}"'},
+                app={"webhooks": {"inbound": {"erp": {"secret": "s3cret-value"}}}})
+    hook = "/api/v1/apps/receipts/hooks/erp"
+    secret = {"X-Loom-Secret": "s3cret-value"}
+    for body in ("[1, 2]", "3", '"text"'):
+        answer = client.post(hook, data=body, headers=secret)
+        assert answer.status_code == 422, body
+        assert "JSON object" in answer.json["errors"][0]["message"]
+    assert client.post(hook, json={"qty": "many"}, headers=secret).status_code == 200
+    url = "/api/v1/apps/receipts/rules/dry-run"
+    for data, field in (({"rule": "低库存预警", "balance": {"item": "x"}}, "balance.item"),
+                        ({"rule": "低库存预警", "balance": {"nope": 1}}, "balance"),
+                        ({"rule": "低库存预警", "balance": []}, "balance"),
+                        ({"rule": "ERP", "payload": [1]}, "payload"),
+                        ({"source": 'rule "a"\nwhen materials updated\nthen set spec = "x"',
+                          "record": "1"}, "record")):
+        answer = client.post(url, headers=admin_headers, json=data)
+        assert answer.status_code == 422, (data, answer.json)
+        assert answer.json["errors"][0]["field"] == field
+    assert client.post(url, headers=admin_headers, json={"rule": "nope"}).status_code == 404
+    assert client.post(url, headers=admin_headers, json=[1]).status_code == 422
+    assert client.get("/api/v1/apps/receipts/rules/runs?limit=x",
+                      headers=admin_headers).status_code == 422

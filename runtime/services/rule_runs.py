@@ -122,6 +122,7 @@ def _firing(store, conn, actor, schema, rule, data) -> Firing:
     if kind == "balance":
         return _balance_firing(conn, schema, rule, data.get("balance"))
     if kind == "webhook":
+        _require_object(data.get("payload") or {}, "payload")
         payload = numbers(data.get("payload") or {})
         return Firing({"payload": payload}, None, source=data.get("payload") or {})
     return Firing({}, None)
@@ -137,6 +138,14 @@ def _balance_firing(conn, schema, rule, dims) -> Firing:
     if unknown:
         raise Invalid([{"field": "balance", "message": f"ledger '{ledger.definition.key}' "
                         f"has no dimension {', '.join(sorted(unknown))}"}])
+    for dim in ledger.definition.dimensions:
+        value = dims.get(dim.key)
+        if dim.key in dims and dim.kind == "ref" and (not isinstance(value, int)
+                                                      or isinstance(value, bool)):
+            raise Invalid([{"field": f"balance.{dim.key}", "message": "give the id of the "
+                            "record (a whole number)"}])
+        if dim.key in dims and dim.kind != "ref" and not isinstance(value, str):
+            raise Invalid([{"field": f"balance.{dim.key}", "message": "give the text"}])
     row = conn.execute(select(b).where(*[b.c[k] == v for k, v in dims.items()])).mappings() \
         .first()
     if row is None:
@@ -147,6 +156,12 @@ def _balance_firing(conn, schema, rule, dims) -> Firing:
     subject = ledger.definition.key + "/" + ",".join(
         f"{k}={row[k]}" for k in ledger.definition.keys)
     return Firing(values, subject)
+
+
+def _require_object(payload, field) -> None:
+    if not isinstance(payload, dict):
+        raise Invalid([{"field": field, "message": "a webhook payload is a JSON object, "
+                        'e.g. {"order_no": "PO-1", "qty": 5}'}])
 
 
 def numbers(value):
@@ -201,6 +216,7 @@ def receive_webhook(store, app: str, name: str, raw: bytes, secret: str | None,
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise Invalid([{"field": None, "message": f"the body is not JSON: {error}"}]) \
                 from None
+        _require_object(payload, None)
         ran = []
         for rule in rulebook(conn, schema).webhook.get(name, ()):
             outcome = run_rule(conn, schema, SYSTEM, rule,
