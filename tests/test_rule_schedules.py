@@ -61,3 +61,33 @@ def test_the_job_store_follows_the_rules(installed, database_url):
     finally:
         stop_scheduler(scheduler)
         close_stores()
+
+
+def test_two_processes_racing_for_one_firing_run_it_once(installed, database_url):
+    import threading
+
+    from runtime.storage.store import Store
+
+    _with_rules(installed, {"every": EVERY_15})
+    stores = [Store(database_url), Store(database_url)]  # two server processes
+    at = dt.datetime(2026, 11, 23, 9, 0, 0)
+    outcomes, start = [], threading.Barrier(2)
+
+    def process(store, holder):
+        start.wait()
+        outcomes.append(run_scheduled(store, "receipts", "积压提醒", at, holder))
+
+    threads = [threading.Thread(target=process, args=(s, f"host:{i}"))
+               for i, s in enumerate(stores)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for s in stores:
+            s.dispose()
+    assert sorted(outcomes) == ["ran", "taken"]
+    with installed.read() as conn:
+        notes = conn.execute(select(platform.rule_runs.c.outcome)).scalars().all()
+    assert notes == ["ran"]
