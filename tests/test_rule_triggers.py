@@ -194,3 +194,25 @@ then notify department "仓库" title "仓库: {note}"
     assert _titles(store, "keeper") == ["仓库: n1", "工厂: n1", "收货人: n1"]
     assert _titles(store, "manager") == ["工厂: n1"]  # a department includes those below
     assert _titles(store, "outsider") == ["工厂: n1"]
+
+
+def test_rules_run_in_their_order_each_seeing_what_the_last_one_set(installed):
+    store = installed
+    _with_rules(store, {"a": '''
+rule "后"
+order 5
+when purchase_requests created
+then set note = note & "-late"
+''', "b": '''
+rule "先"
+order -1
+when purchase_requests created
+then set note = note & "-early"
+
+rule "中"
+when purchase_requests created
+then set note = note & "-middle"
+'''})
+    made = create_record(store, SYSTEM, "receipts", "purchase_requests",
+                         {"material": _material(store), "qty": 1, "note": "x"})
+    assert made["note"] == "x-early-middle-late"

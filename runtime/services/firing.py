@@ -141,10 +141,22 @@ def on_record_event(conn, schema, ft, event: str, after: dict | None, before: di
                     and not rule.else_actions and not rule.edge_triggered:
                 continue
         outcome = run_rule(conn, schema, actor, rule, firing, env=env, condition=value)
-        acted = acted or outcome.outcome in ("ran", "else")
+        if outcome.outcome in ("ran", "else"):
+            acted = True
+            if event != "deleted":
+                # The next rule sees the record as this one left it (a `set` changed it).
+                current = _reread(conn, ft, current["id"]) or current
+                built.clear()
     if event == "deleted":
         _drop_flags(conn, schema.key, subject)
     return acted
+
+
+def _reread(conn, ft, record_id: int) -> dict | None:
+    from runtime.services.recordio import read_records  # the write path imports us
+
+    row = conn.execute(ft.statement("by_id"), {"rid": record_id}).mappings().first()
+    return read_records(conn, ft, [row])[0] if row is not None else None
 
 
 def _equal(value, wanted) -> bool:
@@ -160,10 +172,7 @@ def on_flow_events(conn, schema, ft, record_id: int, events, actor: Actor) -> No
     rules = book.flow.get(ft.form.key)
     if not rules:
         return
-    from runtime.services.recordio import read_records  # the write path imports us
-
-    row = conn.execute(ft.statement("by_id"), {"rid": record_id}).mappings().one()
-    current = read_records(conn, ft, [row])[0]
+    current = _reread(conn, ft, record_id)
     for event in events:
         name = "reached" if event.name == "node_reached" else event.name
         node = event.data.get("node_id") if name == "reached" else None
