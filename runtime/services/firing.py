@@ -143,13 +143,20 @@ def on_record_event(conn, schema, ft, event: str, after: dict | None, before: di
         outcome = run_rule(conn, schema, actor, rule, firing, env=env, condition=value)
         if outcome.outcome in ("ran", "else"):
             acted = True
-            if event != "deleted":
+            if event != "deleted" and _may_change(rule, form):
                 # The next rule sees the record as this one left it (a `set` changed it).
                 current = _reread(conn, ft, current["id"]) or current
                 built.clear()
     if event == "deleted":
         _drop_flags(conn, schema.key, subject)
     return acted
+
+
+def _may_change(rule: Rule, form: str) -> bool:
+    """Whether the rule's actions may have changed the record: any that writes (and
+    may fire rules that write), as opposed to notify and call webhook, which queue."""
+    return any(a.word not in ("notify", "call webhook")
+               for a in (*rule.actions, *rule.else_actions))
 
 
 def _reread(conn, ft, record_id: int) -> dict | None:
