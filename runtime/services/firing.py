@@ -143,7 +143,7 @@ def on_record_event(conn, schema, ft, event: str, after: dict | None, before: di
         outcome = run_rule(conn, schema, actor, rule, firing, env=env, condition=value)
         if outcome.outcome in ("ran", "else"):
             acted = True
-            if event != "deleted" and _may_change(rule, form):
+            if event != "deleted" and _may_change(rule):
                 # The next rule sees the record as this one left it (a `set` changed it).
                 current = _reread(conn, ft, current["id"]) or current
                 built.clear()
@@ -152,7 +152,7 @@ def on_record_event(conn, schema, ft, event: str, after: dict | None, before: di
     return acted
 
 
-def _may_change(rule: Rule, form: str) -> bool:
+def _may_change(rule: Rule) -> bool:
     """Whether the rule's actions may have changed the record: any that writes (and
     may fire rules that write), as opposed to notify and call webhook, which queue."""
     return any(a.word not in ("notify", "call webhook")
