@@ -108,6 +108,10 @@ def test_inbox_marks_read(client, people, admin_headers):
     other = client.post(f"/api/v1/notifications/{note['id']}/read", headers=people["buyer2"])
     assert other.status_code == 404
     assert client.get("/api/v1/notifications").status_code == 401
+    for path in ("rules", "rules/runs", "outbox"):  # for the app's administrators
+        assert client.get(f"/api/v1/apps/receipts/{path}", headers=buyer).status_code == 403
+        assert client.get(f"/api/v1/apps/receipts/{path}",
+                          headers=admin_headers).status_code == 200
 
 
 def _with_rules(store, rules: dict[str, str], app: dict | None = None):

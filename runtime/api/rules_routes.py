@@ -5,11 +5,8 @@ from __future__ import annotations
 from flask import jsonify, request
 
 from runtime.api import actor, api, body, int_arg, store
-from runtime.auth.permissions import require_admin
 from runtime.notify import inbox
-from runtime.notify.outbox import delivery_log
 from runtime.services import rule_runs
-from runtime.services.apps import app_schema
 from runtime.services.errors import Invalid
 
 
@@ -41,12 +38,8 @@ def rule_log(app):
 
 @api.get("/apps/<app>/outbox")
 def outbox(app):
-    who = actor()
-    with store().read() as conn:
-        app_schema(store(), conn, who, app)
-        require_admin(who, "read the delivery log")
-        entries = delivery_log(conn, app, max(1, min(int_arg("limit", 100), 1000)))
-    return jsonify({"outbox": entries})
+    return jsonify({"outbox": rule_runs.deliveries(store(), actor(), app,
+                                                   limit=int_arg("limit", 100))})
 
 
 @api.post("/apps/<app>/hooks/<name>")
@@ -68,9 +61,7 @@ def notifications():
 
 @api.get("/notifications/unread-count")
 def unread_count():
-    who = actor()
-    with store().read() as conn:
-        return jsonify({"unread": inbox.unread_count(conn, who)})
+    return jsonify({"unread": inbox.count_unread(store(), actor())})
 
 
 @api.post("/notifications/<int:note_id>/read")

@@ -45,6 +45,11 @@ def list_notifications(store, actor: Actor, *, unread: bool = False, limit: int 
     return {"notifications": [_json(r) for r in rows], "unread": count}
 
 
+def count_unread(store, actor: Actor) -> int:
+    with store.read() as conn:
+        return unread_count(conn, actor)
+
+
 def unread_count(conn, actor: Actor) -> int:
     return conn.execute(select(func.count()).select_from(notes).where(
         notes.c.user_id == _user(actor), notes.c.read_at.is_(None))).scalar()

@@ -192,6 +192,16 @@ def run_log(store, actor: Actor, app: str, *, rule: str | None = None,
             for r in rows]
 
 
+def deliveries(store, actor: Actor, app: str, *, limit: int = 100) -> list[dict]:
+    """The app's newest outbox entries with every delivery attempt (administrators)."""
+    from runtime.notify.outbox import delivery_log
+
+    with store.read() as conn:
+        app_schema(store, conn, actor, app)
+        require_admin(actor, "read the delivery log")
+        return delivery_log(conn, app, max(1, min(limit, 1000)))
+
+
 # ---- inbound webhooks ---------------------------------------------------------------
 
 def receive_webhook(store, app: str, name: str, raw: bytes, secret: str | None,
