@@ -12,9 +12,6 @@ the user who fired it do not restrict it) and is audited as the user, through th
 
 from __future__ import annotations
 
-import datetime as dt
-from decimal import Decimal
-
 from sqlalchemy import select
 
 from engines.expr import ErrorValue
@@ -31,6 +28,7 @@ from engines.rules import (
 )
 from runtime.auth.actors import Actor
 from runtime.notify import messages
+from runtime.notify.messages import jsonable
 from runtime.services.errors import Invalid
 from runtime.services.firing import Firing, record_values
 
@@ -59,16 +57,6 @@ def _input(value):
     return value
 
 
-def _json(value):
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return value.get("id")
-    return value
-
-
 def _values(assignments, record, env) -> dict:
     return {a.field: _input(_value(a.value, record, env)) for a in assignments}
 
@@ -90,12 +78,12 @@ def run_action(conn, schema, actor: Actor, rule, action, firing: Firing, env,
         values = _values(action.assignments, record, env)
         update_in(conn, as_rule, schema, _form(schema, firing.form), firing.record_id, values)
         return {"action": "set", "form": firing.form, "record": firing.record_id,
-                "values": {k: _json(v) for k, v in values.items()}}
+                "values": {k: jsonable(v) for k, v in values.items()}}
     if isinstance(action, CreateRecord):
         values = _values(action.values, record, env)
         created = create_in(conn, as_rule, schema, _form(schema, action.form), values)
         return {"action": "create", "form": action.form, "record": created["id"],
-                "values": {k: _json(v) for k, v in values.items()}}
+                "values": {k: jsonable(v) for k, v in values.items()}}
     if isinstance(action, UpdateRecords):
         return _update_matching(conn, schema, as_rule, rule, action, firing, env, update_in)
     if isinstance(action, PostMovement):
@@ -105,7 +93,7 @@ def run_action(conn, schema, actor: Actor, rule, action, firing: Firing, env,
         source = (firing.form, firing.record_id) if firing.record_id else ("rules", 0)
         post_rule_movement(conn, schema, action.ledger, movement, source, actor)
         return {"action": "post", "ledger": action.ledger,
-                "movement": {k: _json(v) for k, v in movement.items()}}
+                "movement": {k: jsonable(v) for k, v in movement.items()}}
     if isinstance(action, ReverseMovements):
         from runtime.services.posting import reverse_rule_movements
 
