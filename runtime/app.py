@@ -33,10 +33,11 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     if not app.testing and config.setting("LOOM_SCHEDULER") == "1" \
             and not app.config.get("LOOM_STORE"):
-        from runtime.scheduler import start_scheduler
+        from runtime.scheduler import start_scheduler, wake_sender
 
-        app.extensions["loom_scheduler"] = start_scheduler(app.config["LOOM_DATABASE_URL"],
-                                                           str(store.files_dir))
+        scheduler = start_scheduler(app.config["LOOM_DATABASE_URL"], str(store.files_dir))
+        app.extensions["loom_scheduler"] = scheduler
+        store.after_commit.append(wake_sender(scheduler, app.config["LOOM_DATABASE_URL"]))
 
     from runtime.api import api, http_error_json
     from runtime.web import web

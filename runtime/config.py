@@ -12,9 +12,12 @@ SETTINGS = (
     ("LOOM_SECRET_KEY", None, "Key signing web sessions; generated into LOOM_DATA if unset."),
     ("LOOM_TIMEZONE", None, "The plant's time zone (e.g. Asia/Shanghai) for dates such as "
      "autonumber periods; default: the server's."),
-    ("LOOM_SCHEDULER", "1", "Run background jobs (approval time limits) in this process: "
+    ("LOOM_SCHEDULER", "1", "Run background jobs (approval time limits, scheduled rules, "
+     "sending the outbox) in this process: "
      "1 or 0. Several processes may all run it; each job runs in one of them at a time."),
     ("LOOM_MAX_BODY_MB", "16", "Largest request body the API accepts, in MB (else 413)."),
+    ("LOOM_SMTP_URL", None, "Mail server for rules' e-mail: smtp://user:password@host:port "
+     "(?starttls=1, ?from=address) or smtps://...; without it e-mail stays in the outbox."),
 )
 
 

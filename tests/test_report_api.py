@@ -143,12 +143,13 @@ def test_check_finds_report_problems_in_an_app_folder():
     assert check_app(documents) == []
     documents["reports/stock_by_material.json"]["dataset"]["measures"][0]["field"] = "qtty"
     documents["dashboards/receiving.json"]["widgets"][1]["params"] = {"site": 1}
+    position = len(documents["app.json"]["menu"])
     documents["app.json"]["menu"].append({"dashboard": "stocks"})
     problems = {(path, pointer): message for path, pointer, message in check_app(documents)}
     assert "qty" in problems[("reports/stock_by_material.json", "/dataset/measures/0/field")]
     assert problems[("dashboards/receiving.json", "/widgets/1/params/site")] == \
         "report 'amount_by_supplier' has no parameter 'site'"
-    assert "unknown dashboard 'stocks'" in problems[("app.json", "/menu/4/dashboard")]
+    assert "unknown dashboard 'stocks'" in problems[("app.json", f"/menu/{position}/dashboard")]
 
 
 def test_drill_down_lists_the_records_behind_a_bar(client, admin):

@@ -122,3 +122,56 @@ def with_extra(fields: Mapping | None, name: str, extra: Mapping) -> Mapping | N
 def relation(fields: Mapping | None) -> dict:
     return {"type": "relation", **({"fields": fields} if fields is not None else {})}
 
+
+
+def catalog_from_documents(documents: Mapping[str, object]) -> Catalog:
+    """The catalog of an app given as its documents (``{"app.json": ..., "forms/x.json":
+    ..., "ledgers/y.json": ..., "flows/z.json": ...}``), as ``loom check``, an install
+    and the runtime see it. Users and departments are data, not definitions: they are
+    left unchecked (``None``). Reports are not part of this version: none are known, so
+    a ``report`` action is refused with a message saying so."""
+    # Imported here: the catalog module stays a plain description for other callers.
+    import engines.forms.functions  # noqa: F401  (COUNT_RECORDS, LOOKUP register here)
+    import engines.ledgers.functions  # noqa: F401  (BALANCE, AVAILABLE)
+    from engines.expr import FUNCTIONS
+    from engines.forms.definition import parse_form
+    from engines.forms.logic import describe
+
+    def kind(path: str) -> str:
+        return path.split("/", 1)[0] if "/" in path else path
+
+    app = documents.get("app.json") or {}
+    forms = {doc["key"]: parse_form(doc) for path, doc in documents.items()
+             if kind(path) == "forms"}
+    # Every record has its id: a rule names the record itself by it (``{material: id}``).
+    described = {key: {"id": "number", **describe(form, forms)} for key, form in forms.items()}
+    ledgers = {}
+    for path, doc in documents.items():
+        if kind(path) != "ledgers":
+            continue
+        dimensions = {}
+        for dim in doc.get("dimensions", []):
+            if dim.get("kind") == "ref" and dim.get("target"):
+                dimensions[dim["key"]] = {"type": "relation", "form": dim["target"]}
+            else:
+                dimensions[dim["key"]] = "number" if dim.get("kind") == "ref" else "text"
+        ledgers[doc["key"]] = {"dimensions": dimensions,
+                               "measures": list(doc.get("measures") or MEASURES)}
+    flows = {}
+    for path, doc in documents.items():
+        if kind(path) == "flows":
+            flows[doc["key"]] = {"form": doc.get("form"), "nodes": _node_ids(doc.get("nodes"))}
+    hooks = (app.get("webhooks") or {}).get("inbound") or {}
+    return Catalog(forms=described, ledgers=ledgers, flows=flows,
+                   roles=[r["key"] for r in app.get("roles", [])], reports=(),
+                   webhooks={name: None for name in hooks}, functions=FUNCTIONS)
+
+
+def _node_ids(nodes) -> list[str]:
+    found = []
+    for node in nodes or []:
+        found.append(node.get("id"))
+        for branch in node.get("branches", []):
+            found += _node_ids(branch.get("nodes"))
+        found += _node_ids((node.get("default") or {}).get("nodes"))
+    return [n for n in found if n]

@@ -312,7 +312,13 @@ class RuleChecker:
                 self.compile(placeholder, scope, rule, expect="text")
 
     def action_SendReport(self, action: SendReport, rule: Rule, scope):
-        self.known("report", action.report, self.catalog.reports, action.report_at)
+        if self.catalog.reports is not None and not self.catalog.reports:
+            # Say why rather than "unknown report": no report can be named at all.
+            self.problem(f"cannot send report '{action.report}': this app has no reports "
+                         "(report definitions are not part of this version of Loom); send "
+                         "the figures with notify instead", action.report_at)
+        else:
+            self.known("report", action.report, self.catalog.reports, action.report_at)
         self.recipients(action.recipients, scope, rule)
         self.channels(action.channels, action.channels_at, REPORT_CHANNELS, "a report")
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engines.schema.check import check_app
+from engines.schema.check import check_app, check_rule_files, kind_of
 from engines.schema.source import Problem, Source, parse_json, pointer_join
 
 BUNDLE_FORMAT = 1
 DEFINITION_GLOBS = ("app.json", "forms/*.json", "flows/*.json", "ledgers/*.json",
-                    "reports/*.json", "dashboards/*.json")
+                    "reports/*.json", "dashboards/*.json", "rules/*.rule")
 
 
 def read_app_folder(folder: Path) -> dict[str, Source]:
@@ -21,7 +21,10 @@ def read_app_folder(folder: Path) -> dict[str, Source]:
     for pattern in DEFINITION_GLOBS:
         for file in sorted(folder.glob(pattern)):
             rel = file.relative_to(folder).as_posix()
-            sources[rel] = parse_json(file.read_text(encoding="utf-8"), str(file))
+            text = file.read_text(encoding="utf-8")
+            # A rule file is DSL text: its problems carry their own line and column.
+            sources[rel] = Source(str(file), text) if kind_of(rel) == "rule" \
+                else parse_json(text, str(file))
     return sources
 
 
@@ -61,11 +64,19 @@ def check_sources(sources: dict[str, Source], folder: Path | None = None) -> lis
         return problems
     documents = {rel: s.value for rel, s in sources.items()}
     located = []
-    for rel, pointer, message in check_app(documents):
+    for rel, pointer, message in check_app(documents, rules=False):
         source = sources.get(rel)
         if source is None:
             file = str(folder / rel) if folder else rel
             located.append(Problem(file, 1, 1, message))
         else:
             located.append(source.problem(pointer, message))
+    if not located:
+        for rel, problem in check_rule_files(documents):
+            source = sources.get(rel)
+            if rel in sources and source.positions:  # inside a bundle: name the document
+                file = f"{source.file}#{rel}"
+            else:
+                file = source.file if source else rel
+            located.append(Problem(file, problem.line, problem.column, problem.message))
     return sorted(located, key=lambda p: (p.file, p.line, p.column))

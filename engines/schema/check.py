@@ -33,6 +33,8 @@ def kind_of(path: str) -> str | None:
         return "report"
     if path.startswith("dashboards/") and path.endswith(".json"):
         return "dashboard"
+    if path.startswith("rules/") and path.endswith(".rule"):
+        return "rule"
     return None
 
 
@@ -41,15 +43,22 @@ def suggest(name: str, known) -> str:
     return f" — did you mean '{close[0]}'?" if close else ""
 
 
-def check_app(documents: dict[str, object]) -> list[tuple[str, str, str]]:
+def check_app(documents: dict[str, object], *, rules: bool = True) -> list[tuple[str, str, str]]:
+    """Every problem of the app's documents. Rule files' problems come as ``(path, "",
+    "line L, column C: message")``; ``rules=False`` leaves them out for a caller that
+    reports them itself with ``check_rule_files`` (``loom check``: file:line:col)."""
     problems = []
     for path, doc in sorted(documents.items()):
         kind = kind_of(path)
         if kind is None:
             problems.append((path, "", "unknown kind of definition file; forms go in forms/"
                              "<key>.json, flows in flows/<key>.json, ledgers, reports and "
-                             "dashboards in ledgers/, reports/, dashboards/ and the app in "
-                             "app.json"))
+                             "dashboards in ledgers/, reports/, dashboards/, rules in "
+                             "rules/<name>.rule and the app in app.json"))
+            continue
+        if kind == "rule":
+            if not isinstance(doc, str):
+                problems.append((path, "", "a rule file holds the rules' text (a string)"))
             continue
         problems += [(path, pointer, message) for pointer, message in validate(kind, doc)]
     if APP_FILE not in documents:
@@ -88,6 +97,9 @@ def check_app(documents: dict[str, object]) -> list[tuple[str, str, str]]:
         if kind_of(path) == "form":
             problems += [(path, p, m) for p, m in check_posting(doc, ledgers)]
     problems += check_reports(documents, form_docs, ledgers)
+    if rules and not problems:
+        problems += [(path, "", f"line {p.line}, column {p.column}: {p.message}")
+                     for path, p in check_rule_files(documents)]
     return problems
 
 
@@ -125,6 +137,21 @@ def check_reports(documents: dict, forms: dict[str, dict],
                 problems += [(path, pointer, message) for pointer, message in error.problems
                              if pointer not in broken]
     return problems
+
+
+def check_rule_files(documents: dict[str, object], *, warnings: bool = False) -> list:
+    """``(path, RuleProblem)`` of every rule file, checked against the app's forms,
+    ledgers, flows and roles (errors; warnings too when asked)."""
+    from engines.rules import check_rules
+    from engines.rules.catalog import catalog_from_documents
+
+    catalog = catalog_from_documents(documents)
+    found = []
+    for path, text in sorted(documents.items()):
+        if kind_of(path) == "rule" and isinstance(text, str):
+            found += [(path, p) for p in check_rules(text, catalog, path)
+                      if warnings or p.severity == "error"]
+    return found
 
 
 def check_posting(doc: dict, ledgers: dict[str, dict]) -> list[tuple[str, str]]:

@@ -118,4 +118,5 @@ from runtime.api import (  # noqa: E402,F401
     openapi,
     records_routes,
     reports_routes,
+    rules_routes,
 )

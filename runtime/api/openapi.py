@@ -158,6 +158,35 @@ def build_document(visible_apps) -> dict:
                        params=[_path_param("app"), _path_param("form"), _query_param(
                            "dry_run", {"type": "boolean"}, "report the migration only")])},
         **report_paths(),
+        "/apps/{app}/rules": {"get": _op("The app's rules in firing order",
+                                         params=[_path_param("app")])},
+        "/apps/{app}/rules/check": {"post": _op(
+            "Check rule text: errors and warnings with line and column",
+            params=[_path_param("app")], body={
+                "type": "object", "required": ["source"],
+                "properties": {"source": {"type": "string"}, "filename": {"type": "string"}}})},
+        "/apps/{app}/rules/dry-run": {"post": _op(
+            "What a rule would do for a record, balance row or payload (nothing is kept)",
+            params=[_path_param("app")], body={
+                "type": "object", "properties": {
+                    "rule": {"type": "string"}, "source": {"type": "string"},
+                    "record": {"type": "integer"}, "balance": any_object,
+                    "payload": any_object}})},
+        "/apps/{app}/rules/runs": {"get": _op("The rule run log, newest first", params=[
+            _path_param("app"), _query_param("rule", {"type": "string"}, "one rule only"),
+            _query_param("limit", {"type": "integer"}, "at most this many")])},
+        "/apps/{app}/outbox": {"get": _op("Queued messages and webhook calls with their "
+                                          "delivery attempts", params=[_path_param("app")])},
+        "/apps/{app}/hooks/{name}": {"post": _op(
+            "Inbound webhook: runs the rules of `when webhook \"name\"` (X-Loom-Secret or "
+            "X-Loom-Signature: sha256=<HMAC of the body>)", auth=False, body=any_object,
+            errors=(403, 404, 422), params=[_path_param("app"), _path_param("name")])},
+        "/notifications": {"get": _op("Your in-app notifications, newest first", params=[
+            _query_param("unread", {"type": "boolean"}, "only unread ones"), *_LIST_PARAMS[1:]])},
+        "/notifications/unread-count": {"get": _op("How many notifications you have not read")},
+        "/notifications/{id}/read": {"post": _op("Mark a notification read", params=[
+            _path_param("id", {"type": "integer"})])},
+        "/notifications/read-all": {"post": _op("Mark all your notifications read")},
     }
     schemas = {"Errors": {"type": "object", "required": ["errors"], "properties": {
         "errors": {"type": "array", "items": {"type": "object", "properties": {

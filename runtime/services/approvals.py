@@ -35,6 +35,7 @@ from runtime.services.apps import open_form
 from runtime.services.audit import append_audit
 from runtime.services.cancelling import reverse_document
 from runtime.services.errors import Conflict, Forbidden, Invalid, NotFound
+from runtime.services.firing import on_flow_events, on_record_event
 from runtime.services.formlogic import environment, linked_record
 from runtime.services.posting import post_document
 from runtime.services.recordio import fetch_record, read_records
@@ -191,50 +192,67 @@ def submit_record(store, actor: Actor, app: str, form: str, record_id: int,
     has none). A returned record goes back into the same instance, re-routed."""
     with store.write() as conn:
         schema, ft = open_form(store, conn, actor, app, form)
-        granted = require(actor, schema, form, "update")
-        row = fetch_record(conn, actor, ft, granted, record_id)
-        if row["_approval"] not in EDITABLE:
-            raise Conflict(f"record {record_id} is already {row['_approval']}; only a draft, "
-                           "returned, withdrawn or rejected record can be submitted")
-        record = read_records(conn, ft, [row])[0]
-        found = flow_of_form(conn, schema, form)
-        now = clock.now()
-        env = environment(conn, schema, actor)
-        post_document(conn, schema, ft, record_id, "submit", env)
-        if found is None:
-            _set_approval(conn, ft, record_id, "submitted")
-            append_audit(conn, actor, app, form, record_id, "submit", None, None)
-            return {"approval": "submitted", "instance": None, "tasks": []}
-        key, version, _ = found
-        snapshot = _snapshot(conn, schema, ft, record)
-        resolve = _resolver(conn, app, actor.department_id)
-        last = conn.execute(select(instances).where(
-            instances.c.app == app, instances.c.form == form, instances.c.record_id == record_id)
-            .order_by(instances.c.id.desc()).limit(1)).mappings().first()
-        try:
-            if last is not None and last["status"] == "returned":
-                flow = compiled_flow(conn, schema, last["flow"], last["flow_version"])
-                state, events = resubmit(flow, state_from_dict(last["state"]), snapshot,
-                                         _submitter(conn, actor), resolve, now,
-                                         snapshot_version=row["_version"], comment=comment)
-                instance_id = last["id"]
-                _save(conn, last, state)
-            else:
-                flow = compiled_flow(conn, schema, key, version)
-                state, events = start(flow, snapshot, _submitter(conn, actor), resolve, now,
-                                      snapshot_version=row["_version"], comment=comment)
-                instance_id = conn.execute(insert(instances), {
-                    "app": app, "form": form, "record_id": record_id, "flow": key,
-                    "flow_version": version, "status": state.status,
-                    "state": state_to_dict(state), "version": 1, "submitter": actor.id,
-                    "started_at": now, "ended_at": _when(state.ended_at)}).inserted_primary_key[0]
-        except FlowError as error:
-            raise _error(error) from None
-        _sync(conn, instance_id, app, form, record_id, state)
-        _set_approval(conn, ft, record_id, state.status)
+        return submit_in(conn, actor, schema, ft, record_id, comment)
+
+
+def submit_in(conn, actor: Actor, schema, ft, record_id: int, comment: str | None = None, *,
+              flow_key: str | None = None) -> dict:
+    """Submit inside the caller's transaction (``submit_record``; a rule's ``start flow``
+    names the flow with ``flow_key``)."""
+    app, form = schema.key, ft.form.key
+    granted = require(actor, schema, form, "update")
+    row = fetch_record(conn, actor, ft, granted, record_id)
+    if row["_approval"] not in EDITABLE:
+        raise Conflict(f"record {record_id} is already {row['_approval']}; only a draft, "
+                       "returned, withdrawn or rejected record can be submitted")
+    record = read_records(conn, ft, [row])[0]
+    found = flow_of_form(conn, schema, form)
+    if flow_key is not None:
+        body = definitions.current(conn, app).get(("flow", flow_key))
+        if body is None or body.get("form") != form:
+            raise Invalid([{"field": None, "message": f"flow '{flow_key}' is not a flow "
+                            f"of form '{form}'"}])
+        version = definitions.history(conn, app, "flow", flow_key)[-1]["version"]
+        found = (flow_key, version, body)
+    now = clock.now()
+    env = environment(conn, schema, actor)
+    post_document(conn, schema, ft, record_id, "submit", env, actor=actor)
+    if found is None:
+        _set_approval(conn, ft, record_id, "submitted")
         append_audit(conn, actor, app, form, record_id, "submit", None, None)
-        on_approval_events(conn, schema, ft, record_id, events, actor)
-        return _summary(instance_id, state)
+        on_record_event(conn, schema, ft, "submitted", record, None, actor)
+        return {"approval": "submitted", "instance": None, "tasks": []}
+    key, version, _ = found
+    snapshot = _snapshot(conn, schema, ft, record)
+    resolve = _resolver(conn, app, actor.department_id)
+    last = conn.execute(select(instances).where(
+        instances.c.app == app, instances.c.form == form, instances.c.record_id == record_id)
+        .order_by(instances.c.id.desc()).limit(1)).mappings().first()
+    try:
+        if last is not None and last["status"] == "returned":
+            flow = compiled_flow(conn, schema, last["flow"], last["flow_version"])
+            state, events = resubmit(flow, state_from_dict(last["state"]), snapshot,
+                                     _submitter(conn, actor), resolve, now,
+                                     snapshot_version=row["_version"], comment=comment)
+            instance_id = last["id"]
+            _save(conn, last, state)
+        else:
+            flow = compiled_flow(conn, schema, key, version)
+            state, events = start(flow, snapshot, _submitter(conn, actor), resolve, now,
+                                  snapshot_version=row["_version"], comment=comment)
+            instance_id = conn.execute(insert(instances), {
+                "app": app, "form": form, "record_id": record_id, "flow": key,
+                "flow_version": version, "status": state.status,
+                "state": state_to_dict(state), "version": 1, "submitter": actor.id,
+                "started_at": now, "ended_at": _when(state.ended_at)}).inserted_primary_key[0]
+    except FlowError as error:
+        raise _error(error) from None
+    _sync(conn, instance_id, app, form, record_id, state)
+    _set_approval(conn, ft, record_id, state.status)
+    append_audit(conn, actor, app, form, record_id, "submit", None, None)
+    on_record_event(conn, schema, ft, "submitted", record, None, actor)
+    on_approval_events(conn, schema, ft, record_id, events, actor)
+    return _summary(instance_id, state)
 
 
 def _save(conn, instance_row, state) -> None:
@@ -255,14 +273,15 @@ def _summary(instance_id: int, state) -> dict:
 def on_approval_events(conn, schema, ft, record_id: int, events, actor: Actor) -> None:
     """Where the rest of the write path hears of flow events: a final approval posts
     what the record posts ``on: approved``; an approval that ends without it, or sends
-    the record back for edits, takes back what it posted on submit (rules will listen
-    here too)."""
+    the record back for edits, takes back what it posted on submit; then the rules of
+    flow events run."""
     names = {event.name for event in events}
     if names & {"withdrawn", "returned", "rejected"}:
-        reverse_document(conn, schema, ft, record_id)
+        reverse_document(conn, schema, ft, record_id, actor=actor)
     if "approved" in names:
         post_document(conn, schema, ft, record_id, "approved",
-                      environment(conn, schema, actor))
+                      environment(conn, schema, actor), actor=actor)
+    on_flow_events(conn, schema, ft, record_id, events, actor)
 
 
 # ---- acting on tasks ----------------------------------------------------------------

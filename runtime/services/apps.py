@@ -159,6 +159,13 @@ def install_documents(store: Store, actor: Actor, documents: dict[str, dict], *,
                 if live_kind == kind and doc_key not in docs:
                     definitions.save(conn, key, kind, doc_key, None, actor.id,
                                      "removed by import")
+        rules = {path[len("rules/"):-len(".rule")]: text for path, text in documents.items()
+                 if kind_of(path) == "rule"}
+        for name, text in rules.items():
+            definitions.save(conn, key, "rule", name, {"source": text}, actor.id, comment)
+        for kind, name in live:
+            if kind == "rule" and name not in rules:
+                definitions.save(conn, key, "rule", name, None, actor.id, "removed by import")
         definitions.save(conn, key, "app", "app", app_doc, actor.id, comment)
         _bump(conn, key, app_doc["name"])
     store.forget(key)
@@ -216,6 +223,7 @@ def put_form(store: Store, actor: Actor, app: str, form_key: str, doc, *,
                 if kind == "ledger"})
             if problems:
                 raise Invalid([{"field": p, "message": m} for p, m in problems])
+            _check_rules_with(conn, schema, {f"forms/{form_key}.json": doc})
             changes = _apply_form(conn, actor, app, doc, "changed")
             _bump(conn, app)
             version = definitions.history(conn, app, "form", form_key)[-1]["version"]
@@ -227,6 +235,20 @@ def put_form(store: Store, actor: Actor, app: str, form_key: str, doc, *,
         pass
     store.forget(app)
     return result
+
+
+def _check_rules_with(conn, schema, changed: dict) -> None:
+    """Refuse a definition change that would break the app's rules (a field a rule
+    reads removed, a flow renamed): every write of the app would fail otherwise."""
+    from engines.schema.check import check_rule_files
+    from runtime.services.rulebook import app_documents
+
+    documents = {**app_documents(conn, schema), **changed}
+    found = check_rule_files(documents)
+    if found:
+        raise Invalid([{"field": path, "message": f"line {p.line}, column {p.column}: "
+                        f"{p.message} (change the rule first, or with this change)"}
+                       for path, p in found])
 
 
 def get_form(store: Store, actor: Actor, app: str, form_key: str) -> dict:
@@ -250,6 +272,8 @@ def export_bundle(store: Store, actor: Actor, app: str) -> dict:
     for (kind, key), body in docs.items():
         if kind in ("form", "flow", "ledger", "report", "dashboard"):
             documents[f"{kind}s/{key}.json"] = body
+        elif kind == "rule":
+            documents[f"rules/{key}.rule"] = body["source"]
     return {"loom_bundle": BUNDLE_FORMAT, "app": app,
             "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "documents": documents}
@@ -284,6 +308,7 @@ def put_flow(store: Store, actor: Actor, app: str, flow_key: str, doc) -> dict:
         problems = check_flow(doc, forms, roles)
         if problems:
             raise Invalid([{"field": p, "message": m} for p, m in problems])
+        _check_rules_with(conn, schema, {f"flows/{flow_key}.json": doc})
         definitions.save(conn, app, "flow", flow_key, doc, actor.id, "changed")
         _bump(conn, app)
         version = definitions.history(conn, app, "flow", flow_key)[-1]["version"]

@@ -19,12 +19,13 @@ from runtime.services.apps import open_form
 from runtime.services.audit import append_audit
 from runtime.services.errors import Conflict, Invalid
 from runtime.services.ledgers import ledgers_of_form, wording
+from runtime.services.posting import balances_changed
 from runtime.services.recordio import fetch_record
 
 CANCELLABLE = ("submitted", "approved")
 
 
-def reverse_document(conn, schema, ft, record_id: int) -> int:
+def reverse_document(conn, schema, ft, record_id: int, *, actor=None) -> int:
     """Reverse the record's movements and release its reservations in every ledger its
     form posts to; returns the number of movements posted. A reversal that would
     take stock below zero (a receipt whose stock was issued since) is refused."""
@@ -32,10 +33,12 @@ def reverse_document(conn, schema, ft, record_id: int) -> int:
     for ledger in ledgers_of_form(conn, schema, ft.form.key):
         words = wording(conn, schema, ledger)
         try:
-            count += len(reverse_source(conn, ledger, (ft.form.key, record_id),
-                                        date=clock.today(), wording=words))
+            ids = reverse_source(conn, ledger, (ft.form.key, record_id), date=clock.today(),
+                                 wording=words)
         except LedgerError as error:
             raise Invalid([{"field": None, "message": f"冲销失败: {error.message}"}]) from None
+        count += len(ids)
+        balances_changed(conn, schema, ledger, ids, actor)
         if ledger.definition.constraint:
             release(conn, ledger, (ft.form.key, record_id))
     return count
@@ -52,7 +55,7 @@ def cancel_record(store, actor: Actor, app: str, form: str, record_id: int,
             hint = "; withdraw it instead" if row["_approval"] == "running" else ""
             raise Conflict(f"record {record_id} is {row['_approval']}: only a submitted or "
                            f"approved record can be cancelled{hint}")
-        reversed_count = reverse_document(conn, schema, ft, record_id)
+        reversed_count = reverse_document(conn, schema, ft, record_id, actor=actor)
         conn.execute(update(ft.table).where(ft.table.c.id == record_id),
                      {"_approval": "cancelled", "_version": row["_version"] + 1})
         append_audit(conn, actor, app, form, record_id, "cancel", None,

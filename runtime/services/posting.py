@@ -14,10 +14,18 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from sqlalchemy import select
+
 from engines.expr import ErrorValue, ExpressionError, compile_expression
 from engines.forms.fieldtypes import FieldError, coerce_value
 from engines.forms.logic import describe
-from engines.ledgers import LedgerError, allocate_fifo, post_movements, reserve
+from engines.ledgers import (
+    LedgerError,
+    allocate_fifo,
+    post_movements,
+    reserve,
+    reverse_source,
+)
 from runtime.services import clock
 from runtime.services.errors import Invalid
 from runtime.services.ledgers import LedgerAccess, ledger_of, wording
@@ -64,9 +72,11 @@ def _value(expr, record, env):
     return value.get("id") if isinstance(value, dict) else value
 
 
-def post_document(conn, schema, ft, record_id: int, moment: str, env: dict) -> int:
+def post_document(conn, schema, ft, record_id: int, moment: str, env: dict, *,
+                  actor=None) -> int:
     """Post (or reserve) what the record posts at ``moment``; returns the number of
-    movements and reservations made."""
+    movements and reservations made. ``balance changed`` rules of each ledger then run,
+    once per balance row changed."""
     rules = [r for r in _rules(conn, schema, ft) if r[0]["on"] == moment]
     if not rules:
         return 0
@@ -75,6 +85,7 @@ def post_document(conn, schema, ft, record_id: int, moment: str, env: dict) -> i
     header = {f.key: row[c.name] for f, c in ft.fields_with_columns()}
     env = {**env, "ledgers": LedgerAccess(conn, schema)}
     count = 0
+    posted: dict[str, list[int]] = {}
     for rule, exprs in rules:
         ledger = ledger_of(conn, schema, rule["ledger"])
         words = wording(conn, schema, ledger)
@@ -94,10 +105,13 @@ def post_document(conn, schema, ft, record_id: int, moment: str, env: dict) -> i
                     m["reserved_by"] = consumes
             if "transfer_to" in rule:
                 movements = _with_arrivals(ledger, movements)
-            post_movements(conn, ledger, movements, source=source, wording=words)
+            ids = post_movements(conn, ledger, movements, source=source, wording=words)
         except LedgerError as error:
             raise Invalid([{"field": rule.get("lines"), "message": error.message}]) from None
         count += len(movements)
+        posted.setdefault(rule["ledger"], []).extend(ids)
+    for key, ids in posted.items():
+        balances_changed(conn, schema, ledger_of(conn, schema, key), ids, actor)
     return count
 
 
@@ -182,6 +196,61 @@ def _with_arrivals(ledger, movements: list[dict]) -> list[dict]:
             arrival["cost_from"] = departure["ref"]
         out += [departure, arrival]
     return out
+
+
+def balances_changed(conn, schema, ledger, movement_ids: list[int], actor) -> None:
+    """Fire ``balance changed`` rules for the balance rows ``movement_ids`` changed:
+    each row as it is now, with its quantity before (now minus what was posted)."""
+    from runtime.services.firing import on_balance_changes  # rules write records: cycle
+    from runtime.services.rulebook import rulebook
+
+    if actor is None or not movement_ids or \
+            ledger.definition.key not in rulebook(conn, schema).balance:
+        return
+    m, b = ledger.tables.movements, ledger.tables.balances
+    keys = ledger.definition.keys
+    delta: dict[tuple, Decimal] = {}
+    for row in conn.execute(select(m).where(m.c.id.in_(movement_ids)).order_by(m.c.id)) \
+            .mappings():
+        key = tuple(row[k] for k in keys)
+        delta[key] = delta.get(key, Decimal(0)) + row["qty"]  # dict keeps first-posted order
+    changes = []
+    for key, moved in delta.items():
+        row = conn.execute(select(b).where(*[b.c[k] == v for k, v in zip(keys, key,
+                                                                          strict=True)])) \
+            .mappings().first()
+        if row is not None and moved:
+            changes.append((row, row["qty"] - moved))
+    on_balance_changes(conn, schema, ledger, changes, actor)
+
+
+def post_rule_movement(conn, schema, ledger_key: str, movement: dict, source, actor) -> None:
+    """A rule's ``post``: one movement, its balance rules fired like a document's."""
+    ledger = ledger_of(conn, schema, ledger_key)
+    movement = dict(movement)
+    movement.setdefault("date", clock.today())
+    value = movement.pop("value", None)
+    if value is not None and movement.get("qty"):
+        # A rule gives the movement's value; the ledger takes the cost of one unit.
+        movement["unit_value"] = Decimal(str(value)) / Decimal(str(movement["qty"]))
+    try:
+        ids = post_movements(conn, ledger, [movement], source=source,
+                             wording=wording(conn, schema, ledger))
+    except (LedgerError, ValueError) as error:
+        raise Invalid([{"field": None, "message": getattr(error, "message", str(error))}]) \
+            from None
+    balances_changed(conn, schema, ledger, ids, actor)
+
+
+def reverse_rule_movements(conn, schema, ledger_key: str, source, actor) -> int:
+    """A rule's ``reverse``: undo what the record posted to the ledger."""
+    ledger = ledger_of(conn, schema, ledger_key)
+    try:
+        ids = reverse_source(conn, ledger, source, wording=wording(conn, schema, ledger))
+    except LedgerError as error:
+        raise Invalid([{"field": None, "message": error.message}]) from None
+    balances_changed(conn, schema, ledger, ids, actor)
+    return len(ids)
 
 
 def _python(field, value):

@@ -36,6 +36,7 @@ from runtime.services.audit import append_audit, record_history
 from runtime.services.derived import refresh_derived
 from runtime.services.errors import Conflict, Invalid
 from runtime.services.fills import apply_fills, resolve_barcodes
+from runtime.services.firing import on_record_event
 from runtime.services.formlogic import apply_logic, check_unique
 from runtime.services.recordio import (
     attached_file_ids,
@@ -105,6 +106,8 @@ def create_in(conn, actor: Actor, schema, ft: FormTables, data) -> dict:
                                 | {"id": record_id}, written)
     refresh_derived(conn, schema, ft, None, record)
     append_audit(conn, actor, schema.key, ft.form.key, record_id, "create", None, record)
+    if on_record_event(conn, schema, ft, "created", record, None, actor):
+        record = _current(conn, ft, record_id)  # a rule may have changed it: as stored now
     return record
 
 
@@ -160,6 +163,8 @@ def update_in(conn, actor: Actor, schema, ft: FormTables, record_id: int, patch,
     after = _current(conn, ft, record_id)
     refresh_derived(conn, schema, ft, before, after)
     append_audit(conn, actor, schema.key, form, record_id, "update", before, after)
+    if on_record_event(conn, schema, ft, "updated", after, before, actor):
+        after = _current(conn, ft, record_id)  # a rule may have changed it: as stored now
     return after
 
 
@@ -187,6 +192,7 @@ def delete_record(store: Store, actor: Actor, app: str, form: str, record_id: in
         conn.execute(delete(ft.table).where(ft.table.c.id == record_id))
         refresh_derived(conn, schema, ft, before, None)
         append_audit(conn, actor, app, form, record_id, "delete", before, None)
+        on_record_event(conn, schema, ft, "deleted", None, before, actor)
 
 
 def _refuse_if_referenced(conn, schema, form: str, record_id: int) -> None:

@@ -243,5 +243,89 @@ sheet_jobs = Table(
 )
 
 
+# ---- rules: run log, edge flags, scheduled firings, outbox, inbox ---------------------
+
+# One row per rule run (or skip, or failure), written in the run's transaction when it
+# succeeds; a failed run is logged in a transaction of its own (its own rolled back).
+rule_runs = Table(
+    "loom_rule_runs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("app", String(20), nullable=False),
+    Column("rule", String(200), nullable=False),
+    Column("trigger", String(200), nullable=False),
+    Column("subject", String(200), nullable=True),  # "receipts/12", "stock/item=3"
+    Column("outcome", String(20), nullable=False),  # ran, else, skipped, failed, dry_run
+    Column("detail", Text, nullable=True),
+    Column("duration_ms", Integer, nullable=False, default=0),
+    Column("at", DateTime, nullable=False, default=utcnow),
+    Index("ix_loom_rule_runs_app", "app", "id"),
+)
+
+# Edge-triggered rules: a row per (rule, condition, subject) whose condition is TRUE.
+rule_flags = Table(
+    "loom_rule_flags", metadata,
+    Column("app", String(20), primary_key=True),
+    Column("rule", String(200), primary_key=True),
+    Column("condition", String(64), primary_key=True),  # sha256 of the condition text
+    Column("subject", String(200), primary_key=True),
+)
+
+# A scheduled firing taken by one process: the primary key makes a second taker fail.
+rule_firings = Table(
+    "loom_rule_firings", metadata,
+    Column("app", String(20), primary_key=True),
+    Column("rule", String(200), primary_key=True),
+    Column("slot", DateTime, primary_key=True),
+    Column("holder", String(200), nullable=False),
+)
+
+# Messages and webhook calls queued in the transaction that decided them, sent after
+# commit by the sender (runtime.notify.outbox): a rollback drops them, a crash keeps them.
+outbox = Table(
+    "loom_outbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("app", String(20), nullable=False),
+    Column("rule", String(200), nullable=True),
+    Column("channel", String(20), nullable=False),  # email, webhook, dingtalk, wecom, call
+    Column("target", Text, nullable=False),  # addresses or URL
+    Column("message", JSON, nullable=False),
+    Column("status", String(20), nullable=False, default="pending"),  # sent, failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_at", DateTime, nullable=False),
+    Column("claimed_until", DateTime, nullable=True),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Column("sent_at", DateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index("ix_loom_outbox_due", "status", "next_at"),
+)
+
+deliveries = Table(
+    "loom_deliveries", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("outbox_id", Integer, ForeignKey("loom_outbox.id"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("at", DateTime, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_loom_deliveries_outbox", "outbox_id"),
+)
+
+notifications = Table(
+    "loom_notifications", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("loom_users.id"), nullable=False),
+    Column("app", String(20), nullable=False),
+    Column("rule", String(200), nullable=True),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=True),
+    Column("form", String(40), nullable=True),
+    Column("record_id", Integer, nullable=True),
+    Column("created_at", DateTime, nullable=False, default=utcnow),
+    Column("read_at", DateTime, nullable=True),
+    Index("ix_loom_notifications_user", "user_id", "read_at"),
+)
+
+
 def create_platform_tables(connection) -> None:
     metadata.create_all(connection, checkfirst=True)

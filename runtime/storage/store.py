@@ -107,6 +107,8 @@ class Store:
         self.write_engine = self.engine.execution_options(loom_write=True)
         self._apps: dict[str, AppSchema] = {}
         self._lock = threading.Lock()
+        # Called after a commit that queued outbox entries (a server wakes its sender).
+        self.after_commit: list = []
         with self.write() as conn:
             platform.create_platform_tables(conn)
 
@@ -117,8 +119,26 @@ class Store:
 
     @contextmanager
     def write(self):
-        with self.write_engine.begin() as conn:
-            yield conn
+        """A write transaction. An exception carrying ``after_rollback`` (callables of a
+        connection) has them run in a transaction of their own once the failed one is
+        rolled back: e.g. the rule log's record of the failure that rolled it back.
+        After a commit that queued outbox entries, the ``after_commit`` hooks run."""
+        try:
+            with self.write_engine.begin() as conn:
+                try:
+                    yield conn
+                finally:
+                    wake = conn.info.pop(OUTBOX_QUEUED, False)
+            if wake:  # committed with messages queued: tell the sender (no wait for it)
+                for hook in self.after_commit:
+                    hook()
+        except Exception as error:
+            notes = getattr(error, "after_rollback", None)
+            if notes:
+                with self.write_engine.begin() as conn:
+                    for note in notes:
+                        note(conn)
+            raise
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -148,6 +168,8 @@ class Store:
             self._apps.clear()
 
 
+# Set on a connection by runtime.notify.outbox.queue for the transaction it is in.
+OUTBOX_QUEUED = "loom.outbox_queued"
 _REVISION = select(platform.apps.c.revision).where(platform.apps.c.key == bindparam("key"))
 
 
