@@ -13,7 +13,8 @@ from engines.schema.source import Problem, Source, parse_json, pointer_join
 
 BUNDLE_FORMAT = 1
 DEFINITION_GLOBS = ("app.json", "forms/*.json", "flows/*.json", "ledgers/*.json",
-                    "reports/*.json", "dashboards/*.json", "rules/*.rule")
+                    "reports/*.json", "dashboards/*.json", "rules/*.rule",
+                    "prints/*.html.j2")
 
 
 def read_app_folder(folder: Path) -> dict[str, Source]:
@@ -23,7 +24,7 @@ def read_app_folder(folder: Path) -> dict[str, Source]:
             rel = file.relative_to(folder).as_posix()
             text = file.read_text(encoding="utf-8")
             # A rule file is DSL text: its problems carry their own line and column.
-            sources[rel] = Source(str(file), text) if kind_of(rel) == "rule" \
+            sources[rel] = Source(str(file), text) if kind_of(rel) in ("rule", "print") \
                 else parse_json(text, str(file))
     return sources
 

@@ -35,6 +35,8 @@ def kind_of(path: str) -> str | None:
         return "dashboard"
     if path.startswith("rules/") and path.endswith(".rule"):
         return "rule"
+    if path.startswith("prints/") and path.endswith(".html.j2"):
+        return "print"
     return None
 
 
@@ -54,11 +56,12 @@ def check_app(documents: dict[str, object], *, rules: bool = True) -> list[tuple
             problems.append((path, "", "unknown kind of definition file; forms go in forms/"
                              "<key>.json, flows in flows/<key>.json, ledgers, reports and "
                              "dashboards in ledgers/, reports/, dashboards/, rules in "
-                             "rules/<name>.rule and the app in app.json"))
+                             "rules/<name>.rule, print templates in prints/<key>.html.j2 and "
+                             "the app in app.json"))
             continue
-        if kind == "rule":
+        if kind in ("rule", "print"):
             if not isinstance(doc, str):
-                problems.append((path, "", "a rule file holds the rules' text (a string)"))
+                problems.append((path, "", f"a {kind} file holds text (a string)"))
             continue
         problems += [(path, pointer, message) for pointer, message in validate(kind, doc)]
     if APP_FILE not in documents:
@@ -97,6 +100,7 @@ def check_app(documents: dict[str, object], *, rules: bool = True) -> list[tuple
         if kind_of(path) == "form":
             problems += [(path, p, m) for p, m in check_posting(doc, ledgers)]
     problems += check_reports(documents, form_docs, ledgers)
+    problems += check_prints(documents, form_docs)
     if rules and not problems:
         problems += [(path, "", f"line {p.line}, column {p.column}: {p.message}")
                      for path, p in check_rule_files(documents)]
@@ -136,6 +140,26 @@ def check_reports(documents: dict, forms: dict[str, dict],
                           and f"reports/{w['report']}.json" in documents}
                 problems += [(path, pointer, message) for pointer, message in error.problems
                              if pointer not in broken]
+    return problems
+
+
+def check_prints(documents: dict, forms: dict[str, dict]) -> list[tuple[str, str, str]]:
+    """Print templates: the header names a form of the app; the template compiles."""
+    from engines.printing import PrintError, parse_print
+
+    problems = []
+    for path, text in sorted(documents.items()):
+        if kind_of(path) != "print" or not isinstance(text, str):
+            continue
+        key = path[len("prints/"):-len(".html.j2")]
+        try:
+            template = parse_print(key, text)
+        except PrintError as error:
+            problems.append((path, "", f"line {error.line or 1}: {error.message}"))
+            continue
+        if template.form not in forms:
+            problems.append((path, "", f"line 1: prints form '{template.form}', which this "
+                             f"app does not have{suggest(template.form, forms)}"))
     return problems
 
 

@@ -7,6 +7,7 @@ from runtime.services import (
     approvals,
     cancelling,
     evaluate,
+    printing,
     query,
     records,
     related,
@@ -93,6 +94,21 @@ def withdraw_record(app, form, record_id):
 def related_records(app, form, record_id):
     return jsonify({"related": related.related_records(store(), actor(), app, form,
                                                        record_id)})
+
+
+@api.get("/apps/<app>/forms/<form>/records/<int:record_id>/print")
+def print_record(app, form, record_id):
+    """The record printed as HTML (a form's print template, or the standard layout)."""
+    html = printing.print_record(store(), actor(), app, form, record_id,
+                                 template=request.args.get("template") or None,
+                                 lang=request.args.get("lang", "zh"))
+    return Response(html, mimetype="text/html")
+
+
+@api.get("/apps/<app>/forms/<form>/prints")
+def list_prints(app, form):
+    return jsonify({"prints": printing.list_prints(store(), actor(), app, form,
+                                                   request.args.get("lang", "zh"))})
 
 
 @api.post("/apps/<app>/forms/<form>/records/<int:record_id>/cancel")

@@ -166,6 +166,13 @@ def install_documents(store: Store, actor: Actor, documents: dict[str, dict], *,
         for kind, name in live:
             if kind == "rule" and name not in rules:
                 definitions.save(conn, key, "rule", name, None, actor.id, "removed by import")
+        prints = {path[len("prints/"):-len(".html.j2")]: text
+                  for path, text in documents.items() if kind_of(path) == "print"}
+        for name, text in prints.items():
+            definitions.save(conn, key, "print", name, {"source": text}, actor.id, comment)
+        for kind, name in live:
+            if kind == "print" and name not in prints:
+                definitions.save(conn, key, "print", name, None, actor.id, "removed by import")
         definitions.save(conn, key, "app", "app", app_doc, actor.id, comment)
         _bump(conn, key, app_doc["name"])
     store.forget(key)
@@ -274,6 +281,8 @@ def export_bundle(store: Store, actor: Actor, app: str) -> dict:
             documents[f"{kind}s/{key}.json"] = body
         elif kind == "rule":
             documents[f"rules/{key}.rule"] = body["source"]
+        elif kind == "print":
+            documents[f"prints/{key}.html.j2"] = body["source"]
     return {"loom_bundle": BUNDLE_FORMAT, "app": app,
             "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "documents": documents}
