@@ -60,3 +60,37 @@ def test_an_approver_comments_then_transfers_from_the_record_page(  # noqa: F811
     expect(related).to_contain_text("收货单")
     related.get_by_role("link", name=re.compile("^RK-")).first.click()
     expect(admin).to_have_url(re.compile(rf"/receipts/{record['id']}$"))
+
+
+def test_the_bell_counts_unread_notifications_and_opens_their_record(  # noqa: F811
+        client, people, store, live_server, browser):  # noqa: F811
+    from sqlalchemy import insert, select
+
+    from runtime.auth.users import find_user
+    from runtime.storage import platform
+
+    record = _receipt(client, people["clerk"], 10)
+    with store.write() as conn:
+        boss = find_user(conn, "boss")["id"]
+        conn.execute(insert(platform.notifications), [
+            {"user_id": boss, "app": "receipts", "rule": "低库存预警", "title": "低库存: M-001",
+             "body": "当前 20, 安全库存 200", "form": "receipts", "record_id": record["id"]},
+            {"user_id": boss, "app": "receipts", "rule": None, "title": "月报已生成",
+             "body": None, "form": None, "record_id": None}])
+    page = browser.new_context(locale="zh-CN").new_page()
+    login(page, live_server, "boss")
+    bell = page.get_by_role("link", name="通知")
+    expect(bell.locator(".badge")).to_have_text("2")
+    bell.click()
+    expect(page.locator(".notes li.unread")).to_have_count(2)
+    page.get_by_role("button", name="低库存: M-001").click()
+    expect(page).to_have_url(re.compile(rf"/receipts/{record['id']}$"))
+    expect(page.get_by_role("link", name="通知").locator(".badge")).to_have_text("1")
+    page.get_by_role("link", name="通知").click()
+    page.get_by_role("button", name="全部标为已读").click()
+    expect(page.locator(".notes li.unread")).to_have_count(0)
+    expect(page.get_by_role("link", name="通知").locator(".badge")).to_have_count(0)
+    with store.read() as conn:
+        unread = conn.execute(select(platform.notifications.c.id).where(
+            platform.notifications.c.read_at.is_(None))).all()
+    assert unread == []

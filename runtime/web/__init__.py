@@ -2,7 +2,7 @@
 
 One module per kind of page: ``pages_auth`` (login, logout, the app launcher),
 ``pages_lists`` (a form's record list), ``pages_records`` (record and form pages),
-``pages_dashboards`` (dashboards).
+``pages_dashboards`` (dashboards), ``pages_notifications`` (the bell).
 Pages call the same services as the API, so permissions are checked in one place;
 the pages' scripts call the API with the session cookie and the CSRF token.
 """
@@ -75,6 +75,8 @@ TEXT = {
            "transfer": "转交", "add_signer": "加签", "signer_position": "加签方式",
            "sign_before": "在我之前签", "sign_after": "在我之后签", "related": "相关记录",
            "all_n": "查看全部", "print": "打印", "print_template": "打印模板",
+           "notifications": "通知", "unread": "未读", "mark_all_read": "全部标为已读",
+           "no_notifications": "没有通知。",
            "refresh": "刷新", "all": "全部", "loading": "加载中…",
            "no_data": "没有数据。", "drill": "明细记录", "close": "关闭",
            "drill_hint": "点击图表中的柱、点或扇区查看组成它的记录。",
@@ -129,7 +131,9 @@ TEXT = {
            "to_user": "Person", "transfer": "Transfer", "add_signer": "Add signer",
            "signer_position": "Signs", "sign_before": "before me", "sign_after": "after me",
            "related": "Related records", "all_n": "See all", "print": "Print",
-           "print_template": "Template",
+           "print_template": "Template", "notifications": "Notifications",
+           "unread": "unread", "mark_all_read": "Mark all read",
+           "no_notifications": "No notifications.",
            "dashboards": "Dashboards", "refresh": "Refresh", "all": "All", "loading": "Loading…",
            "no_data": "No data.", "drill": "Records", "close": "Close",
            "drill_hint": "Click a bar, point or slice to list the records behind it.",
@@ -153,7 +157,17 @@ def lang() -> str:
 def _context():
     language = lang() if request else "zh"
     return {"t": TEXT[language], "lang": language, "label": lambda x: label_text(x, language),
-            "csrf_token": csrf_token, "todo_count": todo_count}
+            "csrf_token": csrf_token, "todo_count": todo_count, "unread_count": unread_count}
+
+
+def unread_count() -> int:
+    """Unread notifications of the logged-in user, for the header's bell."""
+    if "unread" not in g:
+        from runtime.notify.inbox import unread_count as count
+
+        with store().read() as conn:
+            g.unread = count(conn, g.actor)
+    return g.unread
 
 
 def todo_count() -> int:
@@ -202,5 +216,6 @@ from runtime.web import (  # noqa: E402,F401
     pages_auth,
     pages_dashboards,
     pages_lists,
+    pages_notifications,
     pages_records,
 )
