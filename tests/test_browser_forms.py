@@ -64,3 +64,37 @@ def test_form_works_at_phone_width(installed, live_server, browser, store):  # n
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360 + 1, f"the page scrolls sideways at phone width ({width}px)"
     screenshot(page, "receipt-form-phone")
+
+
+FAKE_CAMERA = """
+window.BarcodeDetector = class {
+  async detect(source) { return source.srcObject ? [{rawValue: "M-001", format: "code_128"}] : []; }
+};
+navigator.mediaDevices.getUserMedia = async () => {
+  const canvas = document.createElement("canvas");
+  canvas.getContext("2d").fillRect(0, 0, 10, 10);
+  return canvas.captureStream();
+};
+"""
+
+
+def test_a_phone_camera_scan_fills_the_line(installed, live_server, browser, store):  # noqa: F811
+    """Where the browser reads barcodes (BarcodeDetector), the camera button scans into
+    the field and the line fills as from a scanner. Headless Chromium on Linux has no
+    BarcodeDetector: the page is given a stand-in that reads one code from the camera
+    stream, so what is tested is Loom's side of it."""
+    make_user(store, "clerk", roles=[("receipts", "clerk")])
+    plain = browser.new_context(locale="zh-CN").new_page()
+    login(plain, live_server, "clerk")
+    plain.goto(f"{live_server.url}/apps/receipts/forms/receipts/new")
+    expect(plain.locator("button.camera")).to_have_count(0)  # no API, no button
+    context = browser.new_context(locale="zh-CN")
+    context.add_init_script(FAKE_CAMERA)
+    page = context.new_page()
+    login(page, live_server, "clerk")
+    page.goto(f"{live_server.url}/apps/receipts/forms/receipts/new")
+    line = page.locator("tr.line").first
+    line.get_by_role("button", name="用摄像头扫码").click()
+    expect(line.locator("[data-field=scan]")).to_have_value("M-001")
+    expect(line.locator("[data-field=name]")).to_have_value("主控芯片")
+    expect(page.locator("dialog.camera-scan")).to_have_count(0)

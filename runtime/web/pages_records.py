@@ -1,4 +1,4 @@
-"""Record lists, record pages and form pages."""
+"""Record pages and form pages (the list page is pages_lists)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from runtime.services.errors import ServiceError
 from runtime.services.recordio import record_titles
 from runtime.storage import platform
 from runtime.web import TEXT, csrf_token, lang, login_required, store, web
+
+CAMERA_TEXT = ("scan_camera", "close_camera", "camera_failed")
 
 
 def _blocks(form):
@@ -53,7 +55,8 @@ def _form_page(app, form, record_id=None):
             targets[f.target] = {"fields": title}
     words = TEXT[lang()]
     config = {"app": app, "form": form, "csrf": csrf_token(), "record": record,
-              "text": {k: words[k] for k in words if k.startswith("conflict_")},
+              "text": {k: words[k] for k in words
+                       if k.startswith("conflict_") or k in CAMERA_TEXT},
               "titles": titles, "targets": targets, "scans": _scans(ft.form),
               "recordPage": url_for("web.form_records", app=app, form=form) + "/"}
     return render_template("record_form.html", app=schema, form=ft.form, record=record,

@@ -231,6 +231,60 @@ function reapply(theirs, changed, panel) {
 
 // ---- special controls --------------------------------------------------------------
 
+function resolveScan(el) {
+  // A new scan replaces what the last one filled in: clear it, then resolve.
+  const sub = el.closest("[data-subtable]");
+  const clears = config.scans[`${sub ? `${sub.dataset.subtable}.` : ""}${el.dataset.field}`] || [];
+  for (const other of scopeControls(el.closest("tr.line") || form)) {
+    if (clears.includes(other.dataset.field)) writeControl(other, null);
+  }
+  touched.add(el.closest("[data-path]").dataset.path);
+  evaluate();
+}
+
+// Phones scan with their camera where the browser can read barcodes (BarcodeDetector);
+// elsewhere the field takes a keyboard-wedge scanner or typing, and no button shows.
+function offerCamera(el) {
+  if (!("BarcodeDetector" in window) || !navigator.mediaDevices?.getUserMedia) return;
+  const button = Object.assign(document.createElement("button"), {type: "button", className: "camera", textContent: "📷"});
+  button.setAttribute("aria-label", config.text.scan_camera);
+  el.after(button);
+  button.addEventListener("click", () => scanWithCamera(el));
+}
+
+async function scanWithCamera(el) {
+  const dialog = document.createElement("dialog");
+  dialog.className = "camera-scan";
+  const video = Object.assign(document.createElement("video"), {autoplay: true, muted: true, playsInline: true});
+  const close = Object.assign(document.createElement("button"), {type: "button", textContent: "×"});
+  close.setAttribute("aria-label", config.text.close_camera);
+  dialog.append(video, close);
+  document.body.append(dialog);
+  dialog.showModal();
+  let stream = null;
+  let done = false;
+  const stop = () => { done = true; stream?.getTracks().forEach((t) => t.stop()); dialog.close(); dialog.remove(); };
+  close.addEventListener("click", stop);
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({video: {facingMode: "environment"}});
+    video.srcObject = stream;
+    const detector = new window.BarcodeDetector();
+    while (!done) {
+      const [found] = await detector.detect(video).catch(() => []);
+      if (found && found.rawValue) {
+        stop();
+        el.value = found.rawValue;
+        resolveScan(el);
+        return;
+      }
+      await new Promise((resolve) => { setTimeout(resolve, 200); });
+    }
+  } catch (error) {
+    stop();
+    showMessages([{field: el.closest("[data-path]").dataset.path, message: `${config.text.camera_failed}: ${error.message}`}]);
+  }
+}
+
 async function searchRelation(el) {
   const target = config.targets[el.dataset.target];
   if (!target || !el.value || el.value.startsWith("#")) return;
@@ -314,15 +368,9 @@ function wire(scope) {
       el.addEventListener("keydown", (e) => {
         if (e.key !== "Enter") return;
         e.preventDefault();
-        // A new scan replaces what the last one filled in: clear it, then resolve.
-        const sub = el.closest("[data-subtable]");
-        const clears = config.scans[`${sub ? `${sub.dataset.subtable}.` : ""}${el.dataset.field}`] || [];
-        for (const other of scopeControls(el.closest("tr.line") || form)) {
-          if (clears.includes(other.dataset.field)) writeControl(other, null);
-        }
-        touched.add(el.closest("[data-path]").dataset.path);
-        evaluate();
+        resolveScan(el);
       });
+      offerCamera(el);
     } else if (kind === "attachment") {
       el.addEventListener("change", () => upload(el));
     } else if (kind === "signature") {
