@@ -32,14 +32,14 @@ def test_the_receipt_slip_prints_values_lines_and_codes(client, people):  # noqa
 
 
 def test_the_standard_layout_when_a_form_has_no_template(client, people, admin_headers):  # noqa: F811
-    materials = client.get("/api/v1/apps/receipts/forms/materials/records?code=M-001",
-                           headers=admin_headers).json["records"][0]
-    html = client.get(f"/api/v1/apps/receipts/forms/materials/records/{materials['id']}/print",
+    supplier = client.get("/api/v1/apps/receipts/forms/suppliers/records?code=S-001",
+                          headers=admin_headers).json["records"][0]
+    html = client.get(f"/api/v1/apps/receipts/forms/suppliers/records/{supplier['id']}/print",
                       headers=admin_headers).get_data(as_text=True)
-    assert "物料编码" in html and "STM32F407VGT6" in html and "<svg" in html  # M-001 barcode
+    assert "深圳华强电子" in html and html.count("<svg") == 1  # S-001 as a barcode
     assert client.get("/api/v1/apps/receipts/forms/receipts/prints",
                       headers=admin_headers).json == {"prints": [
-                          {"key": "receipt_slip", "label": "入库单"}]}
+                          {"key": "receipt_slip", "label": "入库单", "paper": "A4"}]}
     missing = client.get(f"{BASE}/1/print?template=nope", headers=admin_headers)
     assert missing.status_code == 404 and "receipt_slip" in missing.json["errors"][0]["message"]
 
@@ -118,3 +118,41 @@ def test_printing_from_the_record_page(client, people, live_server, browser):  #
     expect(sheet.locator("main.sheet svg")).to_have_count(1)
     expect(sheet.get_by_role("button", name="打印")).to_be_visible()
     assert re.search(r"/receipts/\d+/print$", sheet.url)
+
+
+def _decode(png: bytes) -> list[str]:
+    """What a scanner reads from a screenshot of a printed code (zxing-cpp)."""
+    import io
+
+    import numpy
+    import zxingcpp
+    from PIL import Image
+
+    image = numpy.array(Image.open(io.BytesIO(png)).convert("L"))
+    return [found.text for found in zxingcpp.read_barcodes(image)]
+
+
+def test_a_batch_of_labels_from_the_list_scans_back(installed, live_server, browser,  # noqa: F811
+                                                     store):
+    make_user(store, "viewer", roles=[("receipts", "viewer")])
+    page = browser.new_context(locale="zh-CN", device_scale_factor=2).new_page()
+    login(page, live_server, "viewer")
+    page.goto(f"{live_server.url}/apps/receipts/forms/materials?category=passive&sort=code")
+    with page.context.expect_page() as opened:
+        page.get_by_role("link", name="打印").click()
+    sheets = opened.value.locator("main.sheet")
+    expect(sheets).to_have_count(2)
+    assert sheets.first.get_attribute("data-paper") == "label"
+    first = sheets.first
+    expect(first).to_contain_text("M-002")
+    qr, code128 = first.locator("svg").all()
+    assert _decode(qr.screenshot()) == ["M-002"]       # the QR code says what it should
+    assert _decode(code128.screenshot()) == ["M-002"]  # and so does the barcode
+    expect(sheets.last).to_contain_text("M-003")
+
+
+def test_paper_sizes_are_checked():
+    with pytest.raises(PrintError) as refused:
+        parse_print("x", '{# loom: {"form": "receipts", "paper": "B5"} #}\n')
+    assert "A4, A5, label" in refused.value.message
+    assert parse_print("x", '{# loom: {"form": "receipts", "paper": "A5"} #}\n').paper == "A5"

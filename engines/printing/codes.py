@@ -21,7 +21,8 @@ def barcode_svg(value, *, height_mm: float = 12, text: bool = True) -> Markup:
                          "signs only; print the number or code, or use qrcode() for text")
     out = io.BytesIO()
     code = barcode.get("code128", value, writer=SVGWriter())
-    code.write(out, options={"module_height": float(height_mm), "write_text": text,
+    code.write(out, options={"module_height": float(height_mm), "module_width": 0.33,
+                             "write_text": text,
                              "quiet_zone": 2.0, "font_size": 8, "text_distance": 3})
     return Markup(_inline(out.getvalue().decode("utf-8")))
 
@@ -32,9 +33,15 @@ def qrcode_svg(value, *, scale: int = 3) -> Markup:
     if not value:
         return Markup("")
     out = io.BytesIO()
-    segno.make(value, error="m").save(out, kind="svg", scale=int(scale), xmldecl=False,
-                                      svgns=True, nl=False)
-    return Markup(_inline(out.getvalue().decode("utf-8")))
+    # A full QR code, never a Micro QR (segno's choice for short data), which most
+    # phone scanners do not read.
+    code = segno.make_qr(value, error="m")
+    # A viewBox (omitsize) lets a template size the code with CSS and keep it whole.
+    code.save(out, kind="svg", scale=int(scale), xmldecl=False, svgns=True, nl=False,
+              omitsize=True)
+    width, height = code.symbol_size(scale=int(scale))
+    svg = _inline(out.getvalue().decode("utf-8"))
+    return Markup(svg.replace("<svg ", f'<svg width="{width}" height="{height}" ', 1))
 
 
 def _inline(svg: str) -> str:

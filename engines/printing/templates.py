@@ -12,6 +12,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engines.printing.codes import barcode_svg, qrcode_svg
 
+PAPERS = ("A4", "A5", "label")  # label: 100 x 60 mm, one record per label
 HEADER = re.compile(r"\A\{#\s*loom:\s*(?P<json>\{.*?\})\s*#\}", re.S)
 KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
@@ -30,6 +31,7 @@ class PrintTemplate:
     form: str
     label: object
     source: str
+    paper: str = "A4"
     compiled: object = field(default=None, repr=False)
 
 
@@ -58,11 +60,15 @@ def parse_print(key: str, source: str) -> PrintTemplate:
         raise PrintError(f"the header is not JSON: {error}", 1) from None
     if not isinstance(meta, dict) or not isinstance(meta.get("form"), str):
         raise PrintError('the header names the form: {"form": "<form key>"}', 1)
+    paper = meta.get("paper", "A4")
+    if paper not in PAPERS:
+        raise PrintError(f"paper '{paper}' is not one of {', '.join(PAPERS)} (label: "
+                         "100 x 60 mm)", 1)
     try:
         compiled = ENVIRONMENT.from_string(source)
     except TemplateSyntaxError as error:
         raise PrintError(f"template syntax: {error.message}", error.lineno) from None
-    return PrintTemplate(key, meta["form"], meta.get("label", key), source, compiled)
+    return PrintTemplate(key, meta["form"], meta.get("label", key), source, paper, compiled)
 
 
 def render_print(template: PrintTemplate, context: dict) -> str:

@@ -25,6 +25,7 @@ from runtime.storage import definitions
 
 DEFAULT = Path(__file__).resolve().parents[2] / "engines" / "printing" / "default.html.j2"
 REFERENCES = ("relation", "user", "department")
+MAX_BATCH = 500
 
 
 def templates_of_form(conn, schema, form: str) -> dict:
@@ -47,34 +48,52 @@ def list_prints(store, actor: Actor, app: str, form: str, lang: str = "zh") -> l
     with store.read() as conn:
         schema, _ = open_form(store, conn, actor, app, form)
         found = templates_of_form(conn, schema, form)
-    return [{"key": key, "label": label_text(t.label, lang) or key} for key, t in found.items()]
+    return [{"key": key, "label": label_text(t.label, lang) or key, "paper": t.paper}
+            for key, t in found.items()]
 
 
 def print_record(store, actor: Actor, app: str, form: str, record_id: int, *,
                  template: str | None = None, lang: str = "zh", url: str | None = None) -> str:
     """The HTML of the record printed with ``template`` (its form's first one when not
     given, the standard layout when the form has none)."""
-    record = records.get_record(store, actor, app, form, record_id)  # read permission
+    return print_records(store, actor, app, form, [record_id], template=template, lang=lang,
+                         url=lambda _: url)[1][0]
+
+
+def print_records(store, actor: Actor, app: str, form: str, record_ids: list[int], *,
+                  template: str | None = None, lang: str = "zh", url=lambda record_id: None):
+    """(template, [HTML per record]): a batch — a sheet of labels, a day's slips. Each
+    record is read with the reader's permission, as when printed alone."""
+    if len(record_ids) > MAX_BATCH:
+        raise Invalid([{"field": None, "message": f"{len(record_ids)} records: print at most "
+                        f"{MAX_BATCH} at once; filter the list further"}])
     with store.read() as conn:
         schema, ft = open_form(store, conn, actor, app, form)
-        found = templates_of_form(conn, schema, form)
-        titles = _titles(conn, schema, ft, record)
-        printed_by = actor.username
+        chosen = _chosen(conn, schema, form, template)
+    printed_at = clock.now().strftime("%Y-%m-%d %H:%M")
+    pages = []
+    for record_id in record_ids:
+        record = records.get_record(store, actor, app, form, record_id)  # read permission
+        with store.read() as conn:
+            titles = _titles(conn, schema, ft, record)
+        context = _context(schema, ft, record, titles, lang)
+        context.update(url=url(record_id), printed_at=printed_at, printed_by=actor.username)
+        try:
+            pages.append(render_print(chosen, context))
+        except PrintError as error:
+            where = f" (line {error.line})" if error.line else ""
+            raise Invalid([{"field": f"prints/{chosen.key}.html.j2",
+                            "message": error.message + where}]) from None
+    return chosen, pages
+
+
+def _chosen(conn, schema, form: str, template: str | None):
+    found = templates_of_form(conn, schema, form)
     if template is not None and template not in found:
         raise NotFound(f"form '{form}' has no print template '{template}'"
                        + (f"; it has {', '.join(found)}" if found else ""))
     chosen = found[template] if template else next(iter(found.values()), None)
-    if chosen is None:
-        chosen = parse_print("standard", DEFAULT.read_text(encoding="utf-8"))
-    context = _context(schema, ft, record, titles, lang)
-    context.update(url=url, printed_at=clock.now().strftime("%Y-%m-%d %H:%M"),
-                   printed_by=printed_by)
-    try:
-        return render_print(chosen, context)
-    except PrintError as error:
-        where = f" (line {error.line})" if error.line else ""
-        raise Invalid([{"field": f"prints/{chosen.key}.html.j2",
-                        "message": error.message + where}]) from None
+    return chosen or parse_print("standard", DEFAULT.read_text(encoding="utf-8"))
 
 
 def _titles(conn, schema, ft, record) -> dict:

@@ -2,7 +2,7 @@
 
 One module per kind of page: ``pages_auth`` (login, logout, the app launcher),
 ``pages_lists`` (a form's record list), ``pages_records`` (record and form pages),
-``pages_dashboards`` (dashboards), ``pages_notifications`` (the bell).
+``pages_dashboards`` (dashboards), ``pages_notifications`` (the bell), ``pages_print``.
 Pages call the same services as the API, so permissions are checked in one place;
 the pages' scripts call the API with the session cookie and the CSRF token.
 """
@@ -219,5 +219,6 @@ from runtime.web import (  # noqa: E402,F401
     pages_dashboards,
     pages_lists,
     pages_notifications,
+    pages_print,
     pages_records,
 )

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from flask import abort, g, render_template, request, url_for
-from markupsafe import Markup
 from sqlalchemy import select
 
 from engines.forms.display import display_text
 from runtime.auth.permissions import allowed, require
-from runtime.services import approvals, apps, cancelling, printing, records, related
+from runtime.services import approvals, apps, cancelling, records, related
 from runtime.services.errors import ServiceError
 from runtime.services.recordio import record_titles
 from runtime.storage import platform
@@ -158,24 +157,6 @@ def show_record(app, form, record_id):
                            fields=fields, subtables=subtables, history=history, steps=steps,
                            actions=actions, has_flow=has_flow, csrf=csrf_token(),
                            users=users, related=linked)
-
-
-@web.get("/apps/<app>/forms/<form>/<int:record_id>/print")
-@login_required
-def print_record(app, form, record_id):
-    chosen = request.args.get("template") or None
-    url = url_for("web.show_record", app=app, form=form, record_id=record_id, _external=True)
-    try:
-        html = printing.print_record(store(), g.actor, app, form, record_id, template=chosen,
-                                     lang=lang(), url=url)
-        templates = printing.list_prints(store(), g.actor, app, form, lang())
-        with store().read() as conn:
-            schema, ft = apps.open_form(store(), conn, g.actor, app, form)
-    except ServiceError as error:
-        abort(error.status if error.status in (403, 404) else 400, error.message)
-    return render_template("print.html", app=schema, form=ft.form, record_id=record_id,
-                           html=Markup(html), templates=templates,
-                           chosen=chosen or (templates[0]["key"] if templates else None))
 
 
 @web.get("/tasks")
