@@ -94,3 +94,25 @@ def test_the_bell_counts_unread_notifications_and_opens_their_record(  # noqa: F
         unread = conn.execute(select(platform.notifications.c.id).where(
             platform.notifications.c.read_at.is_(None))).all()
     assert unread == []
+
+
+def test_acting_from_the_inbox_row_with_a_form_filter(  # noqa: F811
+        client, people, live_server, browser):  # noqa: F811
+    first = _receipt(client, people["clerk"], 10)
+    second = _receipt(client, people["clerk"], 12)
+    for record in (first, second):
+        client.post(f"{BASE}/{record['id']}/submit", headers=people["clerk"])
+    page = browser.new_context(locale="zh-CN").new_page()
+    login(page, live_server, "boss")
+    page.goto(f"{live_server.url}/tasks")
+    page.get_by_label("表单").select_option(label="收货单")
+    page.get_by_role("button", name="查询").click()
+    rows = page.locator("table.tasks tbody tr")
+    expect(rows).to_have_count(2)
+    number = page.locator("td:nth-child(2)", has_text=re.compile(rf"^{first['id']}$"))
+    rows.filter(has=number).get_by_role("button", name="同意").click()
+    expect(rows).to_have_count(1)
+    status = client.get(f"{BASE}/{first['id']}", headers=people["clerk"]).json["approval"]
+    assert status == "approved"
+    none = client.get("/api/v1/tasks?app=receipts&form=issues", headers=people["boss"]).json
+    assert none["tasks"] == []

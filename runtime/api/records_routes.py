@@ -140,7 +140,9 @@ def delete_view(app, form, view_id):
 def list_tasks():
     return jsonify(approvals.list_tasks(store(), actor(), request.args.get("box", "todo"),
                                         limit=min(int_arg("limit", 50), 500),
-                                        offset=int_arg("offset", 0)))
+                                        offset=int_arg("offset", 0),
+                                        app=request.args.get("app") or None,
+                                        form=request.args.get("form") or None))
 
 
 _TASK_OPTIONS = {"comment": str, "to_node": str, "to": int, "users": list, "position": str}

@@ -373,7 +373,8 @@ BOXES = ("todo", "done", "cc", "started")
 
 
 def list_tasks(store, actor: Actor, box: str = "todo", limit: int = 50,
-               offset: int = 0) -> dict:
+               offset: int = 0, *, app: str | None = None, form: str | None = None) -> dict:
+    """The actor's tasks in a box, newest first; ``app`` / ``form`` narrow them."""
     if box not in BOXES:
         raise Invalid([{"field": "box", "message": f"box is one of {', '.join(BOXES)}"}])
     with store.read() as conn:
@@ -391,6 +392,11 @@ def list_tasks(store, actor: Actor, box: str = "todo", limit: int = 50,
                            tasks.c.outcome, tasks.c.created_at, tasks.c.due_at,
                            tasks.c.handled_at).where(
                 tasks.c.assignee == actor.id, condition).order_by(tasks.c.id.desc())
+        table = instances if box == "started" else tasks
+        if app:
+            query = query.where(table.c.app == app)
+        if form:
+            query = query.where(table.c.form == form)
         rows = conn.execute(query.limit(limit).offset(offset)).mappings().all()
         return {"tasks": [{k: (v.isoformat() if isinstance(v, dt.datetime) else v)
                            for k, v in row.items()} for row in rows]}

@@ -163,20 +163,24 @@ def show_record(app, form, record_id):
 @login_required
 def inbox():
     box = request.args.get("box", "todo")
+    chosen = request.args.get("form", "")
+    app, _, form = chosen.partition(".")
     try:
-        result = approvals.list_tasks(store(), g.actor, box)
+        result = approvals.list_tasks(store(), g.actor, box, limit=200, app=app or None,
+                                      form=form or None)
+        every = approvals.list_tasks(store(), g.actor, box, limit=500)["tasks"]
     except ServiceError as error:
         abort(400, error.message)
     with store().read() as conn:
         labels = {}
-        for task in result["tasks"]:
+        for task in every:
             key = (task["app"], task["form"])
             if key not in labels:
                 schema = store().app(conn, task["app"])
                 ft = schema.form(task["form"]) if schema else None
                 labels[key] = ft.form.label if ft else task["form"]
     return render_template("inbox.html", box=box, tasks=result["tasks"], labels=labels,
-                           boxes=approvals.BOXES)
+                           boxes=approvals.BOXES, chosen=chosen, csrf=csrf_token())
 
 
 @web.get("/apps/<app>/forms/<form>/import")
