@@ -82,9 +82,17 @@ function addLine(sub, line = {}) {
 }
 
 function renumber(sub) {
+  const headers = sub.querySelector("thead tr")?.cells;
   sub.querySelectorAll("tbody tr.line").forEach((row, i) => {
     row.querySelector(".line-no").textContent = i + 1;
     for (const box of row.querySelectorAll(".field")) box.dataset.path = `${sub.dataset.subtable}[${i}].${box.dataset.pathKey}`;
+    // Line controls have no <label> of their own: name them by column and line number,
+    // for screen readers and voice control.
+    for (const el of row.querySelectorAll("[data-field]")) {
+      const cell = el.closest("td");
+      const column = headers && cell ? headers[cell.cellIndex]?.textContent.trim() : el.dataset.field;
+      el.setAttribute("aria-label", `${column} ${i + 1}`);
+    }
   });
 }
 
@@ -246,7 +254,9 @@ function resolveScan(el) {
 // elsewhere the field takes a keyboard-wedge scanner or typing, and no button shows.
 function offerCamera(el) {
   if (!("BarcodeDetector" in window) || !navigator.mediaDevices?.getUserMedia) return;
-  const button = Object.assign(document.createElement("button"), {type: "button", className: "camera", textContent: "📷"});
+  const button = Object.assign(document.createElement("button"), {type: "button", className: "camera"});
+  // An inline icon: phones and servers without an emoji font still show it.
+  button.innerHTML = '<svg aria-hidden="true" width="18" height="18" viewBox="0 0 24 24" fill="currentColor"><path d="M9 4 7.2 6H4a2 2 0 0 0-2 2v10a2 2 0 0 0 2 2h16a2 2 0 0 0 2-2V8a2 2 0 0 0-2-2h-3.2L15 4zm3 4.5a4.5 4.5 0 1 1 0 9 4.5 4.5 0 0 1 0-9z"/></svg>';
   button.setAttribute("aria-label", config.text.scan_camera);
   el.after(button);
   button.addEventListener("click", () => scanWithCamera(el));
