@@ -116,3 +116,13 @@ def test_acting_from_the_inbox_row_with_a_form_filter(  # noqa: F811
     assert status == "approved"
     none = client.get("/api/v1/tasks?app=receipts&form=issues", headers=people["boss"]).json
     assert none["tasks"] == []
+
+
+def test_page_posts_without_the_token_are_refused(client, people, store):  # noqa: F811
+    from tests.test_web import _login
+
+    _login(client, "boss")
+    for path in ("/notifications/read-all", "/notifications/1/open", "/logout"):
+        response = client.post(path, data={})
+        assert response.status_code == 400, path
+        assert "reload the page" in response.get_data(as_text=True)

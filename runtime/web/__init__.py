@@ -195,6 +195,14 @@ def _check_csrf() -> None:
         abort(400, "The form expired; reload the page and try again.")
 
 
+@web.before_request
+def _every_post_has_its_token():
+    """Every form a page posts carries the session's token, whichever view takes it
+    (the API checks X-CSRF-Token for the page scripts' requests)."""
+    if request.method == "POST":
+        _check_csrf()
+
+
 def login_required(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
