@@ -315,3 +315,48 @@ def test_a_commit_that_queued_wakes_the_sender_and_nothing_else_does(installed, 
     finally:
         stop_scheduler(scheduler)
         close_stores()
+
+
+def test_a_report_is_mailed_as_each_recipient_may_read_it(installed, smtp, client,
+                                                          admin_headers):
+    """`report ... by email`: a table in the message and an .xlsx with every row, run
+    with the recipient's own permissions — a buyer who cannot read receipts gets none."""
+    import io
+
+    import openpyxl
+
+    store = installed
+    box, smtp_url = smtp
+    _buyers(store)
+    with store.write() as conn:
+        uid = add_user(conn, "cfo", "password123", email="cfo@plant.example")
+        grant_role(conn, uid, "receipts", "finance_director")
+    receipt = client.post("/api/v1/apps/receipts/forms/receipts/records", headers=admin_headers,
+                          json={"supplier": {"code": "S-001"}, "received_on": "2026-11-20",
+                                "status": "received", "lines": [
+                                    {"material": {"code": "M-001"}, "qty": 10, "price": 3}]})
+    assert receipt.status_code == 201, receipt.json
+    _with_rules(store, {"report": '''
+rule "供应商金额报表"
+when purchase_requests created
+then report amount_by_supplier to role "finance_director", role "purchasing" by email
+'''})
+    create_record(store, SYSTEM, "receipts", "purchase_requests",
+                  {"material": _material(store), "qty": 5})
+    assert [e["target"] for e in _outbox(store)] == ["cfo@plant.example"]  # no buyer
+    assert send_due(store, smtp_url=smtp_url)["sent"] == 1
+    [(to, raw)] = box.messages
+    assert to == ["cfo@plant.example"]
+    mail = message_from_bytes(raw, policy=policy.default)
+    assert mail["Subject"] == "各供应商收货金额"
+    html = mail.get_body(("html",)).get_content()
+    assert "深圳华强电子" in html
+    [attachment] = list(mail.iter_attachments())
+    assert attachment.get_filename() == "amount_by_supplier.xlsx"
+    sheet = openpyxl.load_workbook(io.BytesIO(attachment.get_content())).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0] == ("供应商", "金额")
+    api = client.get("/api/v1/apps/receipts/reports/amount_by_supplier",
+                     headers=admin_headers).json  # the cfo reads every receipt too
+    assert [list(r) for r in rows[1:] if r[0] != "合计"] == [list(r) for r in api["rows"]]
+    assert any(r[0] == "深圳华强电子" and r[1] >= 30 for r in rows[1:])  # the new receipt

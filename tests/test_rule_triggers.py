@@ -168,7 +168,12 @@ def test_loom_check_points_at_the_rule(tmp_path):
         'rule "x"\nevery "0 8 1 * *"\nthen report stale to role "purchasing"\n',
         encoding="utf-8")
     result = CliRunner().invoke(main, ["check", str(folder)])
-    assert ":3:13: cannot send report 'stale': this app has no reports" in result.output
+    assert ":3:13: unknown report 'stale'" in result.output  # the app has reports, not this
+    (folder / "rules" / "bad.rule").write_text(
+        'rule "x"\nevery "0 8 1 * *"\nthen report amount_by_suplier to role "purchasing"\n',
+        encoding="utf-8")
+    result = CliRunner().invoke(main, ["check", str(folder)])
+    assert "amount_by_supplier" in result.output  # a suggestion for the typo
 
 
 def test_recipients_by_department_user_name_and_user_field(installed):

@@ -128,8 +128,8 @@ def catalog_from_documents(documents: Mapping[str, object]) -> Catalog:
     """The catalog of an app given as its documents (``{"app.json": ..., "forms/x.json":
     ..., "ledgers/y.json": ..., "flows/z.json": ...}``), as ``loom check``, an install
     and the runtime see it. Users and departments are data, not definitions: they are
-    left unchecked (``None``). Reports are not part of this version: none are known, so
-    a ``report`` action is refused with a message saying so."""
+    left unchecked (``None``). Reports are the app's ``reports/*.json``; with none, a
+    ``report`` action is refused with a message saying so."""
     # Imported here: the catalog module stays a plain description for other callers.
     import engines.forms.functions  # noqa: F401  (COUNT_RECORDS, LOOKUP register here)
     import engines.ledgers.functions  # noqa: F401  (BALANCE, AVAILABLE)
@@ -163,7 +163,9 @@ def catalog_from_documents(documents: Mapping[str, object]) -> Catalog:
             flows[doc["key"]] = {"form": doc.get("form"), "nodes": _node_ids(doc.get("nodes"))}
     hooks = (app.get("webhooks") or {}).get("inbound") or {}
     return Catalog(forms=described, ledgers=ledgers, flows=flows,
-                   roles=[r["key"] for r in app.get("roles", [])], reports=(),
+                   roles=[r["key"] for r in app.get("roles", [])],
+                   reports=[doc["key"] for path, doc in documents.items()
+                            if kind(path) == "reports" and isinstance(doc, dict)],
                    webhooks={name: None for name in hooks}, functions=FUNCTIONS)
 
 

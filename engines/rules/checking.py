@@ -314,8 +314,8 @@ class RuleChecker:
     def action_SendReport(self, action: SendReport, rule: Rule, scope):
         if self.catalog.reports is not None and not self.catalog.reports:
             # Say why rather than "unknown report": no report can be named at all.
-            self.problem(f"cannot send report '{action.report}': this app has no reports "
-                         "(report definitions are not part of this version of Loom); send "
+            self.problem(f"cannot send report '{action.report}': this app has no reports; "
+                         f"add reports/{action.report}.json (see docs/reports.md) or send "
                          "the figures with notify instead", action.report_at)
         else:
             self.known("report", action.report, self.catalog.reports, action.report_at)

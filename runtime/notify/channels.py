@@ -130,6 +130,10 @@ def send_email(entry: dict, smtp_url: str | None) -> None:
     message["Message-ID"] = f"<loom-{entry['id']}@{url.hostname}>"
     message.set_content(entry["message"]["text"])
     message.add_alternative(entry["message"]["html"], subtype="html")
+    for attached in entry["message"].get("attachments", []):  # a report's .xlsx
+        maintype, _, subtype = attached["type"].partition("/")
+        message.add_attachment(base64.b64decode(attached["data"]), maintype=maintype,
+                               subtype=subtype, filename=attached["name"])
     kind = smtplib.SMTP_SSL if url.scheme == "smtps" else smtplib.SMTP
     try:
         with kind(url.hostname, url.port or (465 if url.scheme == "smtps" else 25),

@@ -167,6 +167,18 @@ def _params(report, args: dict) -> dict:
     return args
 
 
+def run_as(conn, schema, actor: Actor, key: str, lang: str = "zh"):
+    """(Result, title) of a report with its default parameters, as ``actor`` may read
+    it, inside the caller's transaction (a rule sending it)."""
+    now = clock.now()
+    report = _report(conn, schema, key)
+    try:
+        result = _compiled(conn, schema, actor, report).run(conn, {}, today=now.date(), now=now)
+    except ReportError as error:
+        raise _invalid(error, report) from None
+    return result, label_text(report.label, lang)
+
+
 def list_reports(store, actor: Actor, app: str, lang: str = "zh") -> dict:
     with store.read() as conn:
         schema = _open(store, conn, actor, app)

@@ -112,10 +112,9 @@ def run_action(conn, schema, actor: Actor, rule, action, firing: Firing, env,
     if isinstance(action, CallWebhook):
         return messages.call_webhook(conn, schema, rule, action, firing, env)
     if isinstance(action, SendReport):
-        # Refused when the rule is checked (the app has no reports); kept as a clear
-        # error should a stored rule reach here.
-        raise Invalid([{"field": None, "message": f"report '{action.report}' cannot be sent: "
-                        "this version of Loom has no reports"}])
+        from runtime.notify.reports import send_report
+
+        return send_report(conn, schema, rule, action, firing, env)
     raise TypeError(f"not an action: {action!r}")
 
 

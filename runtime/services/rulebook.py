@@ -53,7 +53,7 @@ def app_documents(conn, schema) -> dict[str, object]:
     """The app's live definitions as documents (``forms/x.json`` ...), rules included."""
     docs = {"app.json": schema.definition}
     for (kind, key), body in definitions.current(conn, schema.key).items():
-        if kind in ("form", "flow", "ledger"):
+        if kind in ("form", "flow", "ledger", "report"):
             docs[f"{kind}s/{key}.json"] = body
         elif kind == "rule":
             docs[f"rules/{key}.rule"] = body["source"]
