@@ -3,8 +3,11 @@ a click on a bar listing the records behind it, export links."""
 
 from __future__ import annotations
 
+import io
 import re
+from pathlib import Path
 
+import openpyxl
 from playwright.sync_api import expect
 
 from tests.browser import browser, live_server, login, screenshot  # noqa: F401
@@ -41,6 +44,15 @@ def test_dashboard_charts_filter_and_drill_down(installed, live_server, browser,
     expect(link).to_have_count(1)
     xlsx = by_month.locator("[data-export=xlsx]")
     expect(xlsx).to_have_attribute("href", re.compile(r"/reports/receipts_by_month/export\.xlsx\?"))
+    # The export holds the numbers the chart shows: the same rows as the report itself.
+    with page.expect_download() as download:
+        xlsx.click()
+    sheet = openpyxl.load_workbook(io.BytesIO(Path(download.value.path()).read_bytes())).active
+    exported = [list(row) for row in sheet.iter_rows(min_row=2, values_only=True)
+                if row[0] != "合计"]
+    shown = page.request.get(f"{live_server.url}/api/v1/apps/receipts/reports/"
+                             "receipts_by_month").json()
+    assert exported == shown["rows"]
 
     # A global filter reaches every widget that takes it.
     page.get_by_label("供应商").select_option(label="S-001 深圳华强电子")
