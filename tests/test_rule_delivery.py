@@ -317,10 +317,11 @@ def test_a_commit_that_queued_wakes_the_sender_and_nothing_else_does(installed, 
         close_stores()
 
 
-def test_a_report_is_mailed_as_each_recipient_may_read_it(installed, smtp, client,
-                                                          admin_headers):
-    """`report ... by email`: a table in the message and an .xlsx with every row, run
-    with the recipient's own permissions — a buyer who cannot read receipts gets none."""
+def test_the_monthly_report_is_mailed_as_each_recipient_may_read_it(
+        installed, database_url, smtp, client, admin_headers, monkeypatch):
+    """On the 1st of the month (a clock the test controls), `report ... by email`: a
+    table in the message and an .xlsx with every row, run with the recipient's own
+    permissions — a buyer who cannot read receipts gets nothing."""
     import io
 
     import openpyxl
@@ -337,12 +338,18 @@ def test_a_report_is_mailed_as_each_recipient_may_read_it(installed, smtp, clien
                                     {"material": {"code": "M-001"}, "qty": 10, "price": 3}]})
     assert receipt.status_code == 201, receipt.json
     _with_rules(store, {"report": '''
-rule "供应商金额报表"
-when purchase_requests created
+rule "供应商金额月报"
+every "0 8 1 * *"
 then report amount_by_supplier to role "finance_director", role "purchasing" by email
 '''})
-    create_record(store, SYSTEM, "receipts", "purchase_requests",
-                  {"material": _material(store), "qty": 5})
+    scheduler = start_scheduler(database_url, paused=True)
+    try:
+        job = scheduler.get_job(rule_job_id("receipts", "供应商金额月报"))
+        monkeypatch.setattr(clock, "now", lambda: dt.datetime(2026, 12, 1, 8, 0, 1))
+        assert job.func(*job.args) == "ran"
+    finally:
+        stop_scheduler(scheduler)
+        close_stores()
     assert [e["target"] for e in _outbox(store)] == ["cfo@plant.example"]  # no buyer
     assert send_due(store, smtp_url=smtp_url)["sent"] == 1
     [(to, raw)] = box.messages
