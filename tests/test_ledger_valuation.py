@@ -139,6 +139,34 @@ def transfer(conn, ledger, record, qty, date, *, from_site, to_site, item=1, lot
     ], source=("transfers", record))
 
 
+def test_a_back_dated_fifo_receipt_recosts_a_transfer_and_what_it_fed(engine):
+    """FIFO per item and site: a receipt dated before a transfer is what the transfer
+    took, so the transfer, the stock it brought to site 2 and the issue there that used
+    it are all valued again."""
+    with engine.begin() as conn:
+        stock = create_ledger_tables(conn, "demo", stock_definition("fifo", ("item", "site")))
+        receive(conn, stock, 1, 10, "1", day(2))
+        out, into = transfer(conn, stock, 1, 5, day(3), from_site=1, to_site=2)
+        assert issue(conn, stock, 1, 5, day(4), lot="L1") == Decimal("-5")
+        [late] = post_movements(conn, stock, [{"item": 1, "site": 2, "lot": "L1", "qty": -5,
+                                               "date": day(4)}], source=("issues", 2))
+        assert movement_value(conn, stock, late) == Decimal("-5")  # 5 @ 1 came over
+        receive(conn, stock, 2, 5, "2", day(1), lot="L0")  # back-dated, before all of it
+        effective = dict(history_values(conn, stock))
+        assert effective[out] == Decimal("-10")    # the transfer took the older 5 @ 2
+        assert effective[into] == Decimal("10")
+        assert effective[late] == Decimal("-10")   # and so did the issue at site 2
+        assert state(conn, stock, item=1, site=1) == (5, 5)
+        assert state(conn, stock, item=1, site=2) == (0, 0)
+        assert_consistent(conn, stock)
+
+
+def history_values(conn, ledger):
+    m = ledger.tables.movements
+    owner = func.coalesce(m.c.corrects, m.c.id)
+    return conn.execute(select(owner, func.sum(m.c.value)).group_by(owner)).all()
+
+
 def test_items_valued_their_own_way_in_one_ledger(engine):
     """Item 1 names FIFO on its first movement, item 2 keeps the ledger's moving average;
     each key stays on the method it started with."""
@@ -367,3 +395,89 @@ def test_back_dated_postings_match_a_replay_in_date_order(engine, shared, ops):
 
 def state_of(conn, ledger, item):
     return balance(conn, ledger, item=item), value_balance(conn, ledger, item=item)
+
+
+def replay_fifo(movements):
+    """FIFO values of the movements posted in (date, id) order: receipts make layers,
+    issues take the oldest (a part of a layer at its share of the value, rounded half
+    up; the rest of a layer all that is left of it); and whether any running balance
+    per (item, site, lot) went negative."""
+    layers, running, values = {}, {}, {}
+    for m in sorted(movements, key=lambda m: (m["date"], m["id"])):
+        key = (m["item"], m["site"], m["lot"])
+        running[key] = running.get(key, 0) + m["qty"]
+        if running[key] < 0:
+            return values, layers, True
+        stock = layers.setdefault(m["item"], [])
+        if m["qty"] > 0:
+            values[m["id"]] = m["fixed"]
+            stock.append([m["date"], m["id"], m["qty"], m["fixed"]])
+            stock.sort(key=lambda layer: (layer[0], layer[1]))
+            continue
+        left, taken = -m["qty"], Decimal(0)
+        for layer in stock:
+            if left <= 0:
+                break
+            part = min(left, layer[2])
+            value = layer[3] if part == layer[2] else \
+                (layer[3] * part / layer[2]).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+            layer[2] -= part
+            layer[3] -= value
+            left -= part
+            taken += value
+        layers[m["item"]] = [layer for layer in stock if layer[2] > 0]
+        values[m["id"]] = -taken
+    return values, layers, False
+
+
+@pytest.fixture
+def shared_fifo(engine):
+    with engine.begin() as conn:
+        stock = create_ledger_tables(conn, "replay_fifo", stock_definition("fifo"))
+    return stock, itertools.count()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(ops=operations)
+def test_back_dated_fifo_postings_match_a_replay_in_date_order(engine, shared_fifo, ops):
+    """A receipt dated before later issues is taken by them, an issue dated before later
+    receipts cannot take those: every movement's effective value is what posting in
+    date order would have given, and the open layers hold the rest."""
+    stock, runs = shared_fifo
+    base = 10 * next(runs)
+    posted = []
+    for n, (item, site, lot, qty, day_no, cents) in enumerate(ops, 1):
+        item, record = base + item, base * 100 + n
+        price = Decimal(cents) / 100 if qty > 0 else None
+        move = {"item": item, "site": site, "lot": lot, "qty": qty, "date": day(day_no)}
+        if price is not None:
+            move["unit_value"] = price
+        fixed = (qty * price).quantize(Decimal("0.01")) if price is not None else None
+        try:
+            with engine.begin() as conn:
+                [new] = post_movements(conn, stock, [move], source=("docs", record))
+        except LedgerError as refused:
+            assert refused.code in ("short", "short_on_date", "short_later")
+            candidate = {**move, "id": 10**9, "fixed": fixed, "qty": Decimal(qty)}
+            assert replay_fifo([*posted, candidate])[2], "refused, yet nothing goes negative"
+            continue
+        posted.append({**move, "id": new, "fixed": fixed, "qty": Decimal(qty)})
+        expected, layers, negative = replay_fifo(posted)
+        assert not negative
+        with engine.begin() as conn:
+            m = stock.tables.movements
+            owner = func.coalesce(m.c.corrects, m.c.id)
+            effective = dict(conn.execute(select(owner, func.sum(m.c.value))
+                                          .where(m.c.item > base, m.c.item <= base + 2)
+                                          .group_by(owner)).all())
+            assert {i: Decimal(v).quantize(Decimal("0.01")) for i, v in effective.items()} \
+                == expected
+            ly = stock.tables.layers
+            for item in (base + 1, base + 2):
+                open_layers = conn.execute(select(ly.c.qty_left, ly.c.value_left).where(
+                    ly.c.item == item, ly.c.qty_left > 0).order_by(ly.c.date, ly.c.id)).all()
+                assert [(Decimal(q).quantize(Decimal("0.001")),
+                         Decimal(v).quantize(Decimal("0.01"))) for q, v in open_layers] == \
+                    [(layer[2], layer[3]) for layer in layers.get(item, [])]
+            assert_consistent(conn, stock)

@@ -233,6 +233,8 @@ class Batch:
             self._settle_method(m, cost)
             if late and cost.method == "moving_average":
                 costing.value_back_dated(self, m, vk, cost)
+            elif late:
+                costing.value_back_dated_fifo(self, m, vk, cost)
             else:
                 costing.value_in_order(self, m, vk, cost)
         row = self.rows[m.key]

@@ -14,7 +14,7 @@ import bisect
 import itertools
 from decimal import Decimal
 
-from engines.ledgers import history
+from engines.ledgers import fifo_replay, history
 from engines.ledgers.movement import Move
 from engines.ledgers.valuation import (
     Cost,
@@ -101,6 +101,42 @@ def value_back_dated(batch, m: Move, vk, cost: Cost):
     later = history.movements_after(batch.conn, batch.ledger, vk, m.date, None)
     unit = (value + m.value) / (qty + m.qty) if qty + m.qty > 0 else unit
     recompute(batch, vk, cost, qty + m.qty, value + m.value, unit, later, known, m.date)
+
+
+def value_back_dated_fifo(batch, m: Move, vk, cost: Cost):
+    """FIFO, posted before later movements: replay the key's history with ``m`` in its
+    place (fifo_replay), then carry changed transfer costs into the keys they went to."""
+    batch.flush()
+    changed, known = fifo_replay.replay_key(batch, vk, cost, pending=m)
+    follow_transfers(batch, vk, changed, known)
+
+
+def follow_transfers(batch, vk, changed, known):
+    """Value again the keys that transfers out of ``changed`` movements went to."""
+    work = list(changed)
+    while work:
+        batch.flush()
+        deps = history.dependents(batch.conn, batch.ledger, work)
+        work = []
+        for dep_vk in dict.fromkeys(tuple(dep[k] for k in batch.d.valuation_level)
+                                    for dep in deps):
+            if dep_vk == vk:
+                continue  # replayed already
+            batch.load_costs([dep_vk])
+            dep_cost = batch.costs[dep_vk]
+            if dep_cost.method == "fifo":
+                more, known = fifo_replay.replay_key(batch, dep_vk, dep_cost, known=known)
+                work += more
+            else:
+                first = min((d for d in deps if tuple(d[k] for k in batch.d.valuation_level)
+                             == dep_vk), key=lambda d: (d["date"], d["id"]))
+                q0, v0 = history.state_before(batch.conn, batch.ledger, dep_vk,
+                                              first["date"], first["id"])
+                tail = history.movements_after(batch.conn, batch.ledger, dep_vk,
+                                               first["date"], first["id"] - 1)
+                recompute(batch, dep_vk, dep_cost, q0, v0,
+                          v0 / q0 if q0 > 0 else dep_cost.unit_cost, tail, known,
+                          first["date"])
 
 
 def recompute(batch, vk, cost, qty, value, unit, later, known, date):
