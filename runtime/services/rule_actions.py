@@ -121,8 +121,10 @@ def run_action(conn, schema, actor: Actor, rule, action, firing: Firing, env,
 def _update_matching(conn, schema, as_rule, rule, action: UpdateRecords, firing: Firing, env,
                      update_in) -> dict:
     """Evaluate the condition on each record of the form (with the firing record as
-    ``trigger``) and update those it holds for, each through the write path."""
+    ``trigger``) and update those it holds for, each through the write path. The
+    database narrows the records first where the condition compiles to SQL."""
     from runtime.services.recordio import read_records
+    from runtime.services.rule_where import sql_condition
 
     ft = _form(schema, action.form)
     paths = set()
@@ -131,7 +133,11 @@ def _update_matching(conn, schema, as_rule, rule, action: UpdateRecords, firing:
                   if not p.startswith("trigger.")}
     trigger = firing.record if firing.record is not None else {}
     updated = []
-    ids = list(conn.execute(select(ft.table.c.id).order_by(ft.table.c.id)).scalars())
+    candidates = select(ft.table.c.id).order_by(ft.table.c.id)
+    condition = sql_condition(ft, action.where.source, trigger)
+    if condition is not None:
+        candidates = candidates.where(condition)
+    ids = list(conn.execute(candidates).scalars())
     for start in range(0, len(ids), 500):
         rows = conn.execute(select(ft.table).where(ft.table.c.id.in_(ids[start:start + 500]))
                             .order_by(ft.table.c.id)).mappings().all()
