@@ -83,6 +83,8 @@ def check_app(documents: dict[str, object], *, rules: bool = True) -> list[tuple
                                                                  dashboards)]
     roles = [r["key"] for r in documents[APP_FILE].get("roles", [])]
     form_docs = {k: d for k, (_, d) in forms.items()}
+    problems += [(APP_FILE, p, m) for p, m in check_field_grants(documents[APP_FILE],
+                                                                 form_docs)]
     ledgers = {}
     for path, doc in documents.items():
         if kind_of(path) == "flow":
@@ -176,6 +178,21 @@ def check_rule_files(documents: dict[str, object], *, warnings: bool = False) ->
             found += [(path, p) for p in check_rules(text, catalog, path)
                       if warnings or p.severity == "error"]
     return found
+
+
+def check_field_grants(app: dict, forms: dict[str, dict]) -> list[tuple[str, str]]:
+    """``hidden`` / ``readonly`` name fields of the grant's forms: a misspelled field
+    would leave the field it meant visible, so it is an error, not a no-op."""
+    problems = []
+    for i, grant in enumerate(app.get("permissions", [])):
+        keys = forms if grant["forms"] == "*" else [k for k in grant["forms"] if k in forms]
+        fields = {f["key"] for key in keys for f in forms[key]["fields"]}
+        for kind in ("hidden", "readonly"):
+            for j, name in enumerate(grant.get(kind, [])):
+                if name not in fields:
+                    problems.append((f"/permissions/{i}/{kind}/{j}", f"no field '{name}' in "
+                                     f"the forms this grant covers{suggest(name, fields)}"))
+    return problems
 
 
 def check_posting(doc: dict, ledgers: dict[str, dict]) -> list[tuple[str, str]]:

@@ -7,6 +7,8 @@ put inside their query, so a restricted user's list costs what an admin's does.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import false, or_, select, true
 
 from runtime.auth.actors import Actor
@@ -58,6 +60,44 @@ def require(actor: Actor, app_schema, form: str, action: str) -> set[str]:
             raise Forbidden(f"you have no role in app '{app_schema.key}'")
         raise Forbidden(f"you may not {action} records of form '{form}'")
     return granted
+
+
+@dataclass(frozen=True)
+class FieldRules:
+    """Which fields of a form a user may not see, and may not change."""
+
+    hidden: frozenset = frozenset()
+    readonly: frozenset = frozenset()
+
+    def visible(self, record: dict) -> dict:
+        return {k: v for k, v in record.items() if k not in self.hidden} if self.hidden \
+            else record
+
+
+OPEN = FieldRules()
+
+
+def field_rules(actor: Actor, app_schema, form: str) -> FieldRules:
+    """A field is shown if any grant that reads the form shows it, and may be changed
+    if any grant that creates or updates the form neither hides it nor makes it
+    read-only: roles add up, as they do for actions."""
+    if actor.is_admin:
+        return OPEN
+    roles = actor.roles_in(app_schema.key)
+    reading, writing = [], []
+    for grant in app_schema.definition.get("permissions", []):
+        if grant["role"] not in roles or not (grant["forms"] == "*" or form in grant["forms"]):
+            continue
+        hidden = set(grant.get("hidden", ()))
+        if "read" in grant["actions"]:
+            reading.append(hidden)
+        if {"create", "update"} & set(grant["actions"]):
+            writing.append(hidden | set(grant.get("readonly", ())))
+    hidden = frozenset(set.intersection(*reading)) if reading else frozenset()
+    readonly = frozenset(set.intersection(*writing)) if writing else frozenset()
+    if not hidden and not readonly:
+        return OPEN
+    return FieldRules(hidden, readonly | hidden)
 
 
 def row_filter(actor: Actor, ft, granted: set[str], *, table=None):

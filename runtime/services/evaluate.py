@@ -10,7 +10,7 @@ from __future__ import annotations
 from engines.forms.fieldtypes import FieldError, coerce_value, value_to_json
 from engines.forms.logic import run_logic
 from runtime.auth.actors import Actor
-from runtime.auth.permissions import require
+from runtime.auth.permissions import field_rules, require
 from runtime.services.apps import open_form
 from runtime.services.errors import Invalid
 from runtime.services.fills import apply_fills, resolve_barcodes
@@ -58,6 +58,12 @@ def evaluate_record(store, actor: Actor, app: str, form: str, draft,
             shown = _json(ft.form.fields, outcome.values)
         else:
             shown = _from_columns(ft, values, lines, existing)
+        # Fields the user may not see are not answered, computed ones included.
+        rules = field_rules(actor, schema, form)
+        shown = rules.visible(shown)
+        hidden = set(hidden) | set(rules.hidden)
+        errors = [e for e in errors if (e.get("field") or "").split("[")[0].split(".")[0]
+                  not in rules.hidden]
         return {"values": shown, "hidden": sorted(hidden), "required": sorted(required),
                 "errors": errors, "titles": _titles(conn, schema, ft, shown)}
 

@@ -17,6 +17,7 @@ from engines.forms.definition import label_text
 from engines.forms.display import display_text
 from engines.printing import PrintError, parse_print, render_print
 from runtime.auth.actors import Actor
+from runtime.auth.permissions import field_rules
 from runtime.services import clock, records
 from runtime.services.apps import open_form
 from runtime.services.errors import Invalid, NotFound
@@ -70,13 +71,14 @@ def print_records(store, actor: Actor, app: str, form: str, record_ids: list[int
     with store.read() as conn:
         schema, ft = open_form(store, conn, actor, app, form)
         chosen = _chosen(conn, schema, form, template)
+    hidden = field_rules(actor, schema, form).hidden
     printed_at = clock.now().strftime("%Y-%m-%d %H:%M")
     pages = []
     for record_id in record_ids:
         record = records.get_record(store, actor, app, form, record_id)  # read permission
         with store.read() as conn:
             titles = _titles(conn, schema, ft, record)
-        context = _context(schema, ft, record, titles, lang)
+        context = _context(schema, ft, record, titles, lang, hidden)
         context.update(url=url(record_id), printed_at=printed_at, printed_by=actor.username)
         try:
             pages.append(render_print(chosen, context))
@@ -110,13 +112,14 @@ def _titles(conn, schema, ft, record) -> dict:
     return out
 
 
-def _context(schema, ft, record, titles, lang) -> dict:
+def _context(schema, ft, record, titles, lang, hidden=frozenset()) -> dict:
     def text(f, value, path):
         return display_text(f, value, lang, titles.get(path))
 
-    shown = {f.key: text(f, record.get(f.key), f.key) for f in ft.form.scalar_fields}
+    scalar = [f for f in ft.form.scalar_fields if f.key not in hidden]
+    shown = {f.key: text(f, record.get(f.key), f.key) for f in scalar}
     lines, tables = {}, []
-    for sub in ft.form.subtables:
+    for sub in [s for s in ft.form.subtables if s.key not in hidden]:
         rows = [{f.key: text(f, line.get(f.key), f"{sub.key}.{f.key}") for f in sub.fields}
                 for line in record.get(sub.key, [])]
         lines[sub.key] = rows
@@ -131,7 +134,7 @@ def _context(schema, ft, record, titles, lang) -> dict:
         "form": {"key": ft.form.key, "label": label_text(ft.form.label, lang)},
         "app": {"key": schema.key, "name": label_text(schema.definition.get("name"), lang)},
         "fields": [{"key": f.key, "label": label_text(f.label, lang) or f.key,
-                    "text": shown[f.key]} for f in ft.form.scalar_fields],
+                    "text": shown[f.key]} for f in scalar],
         "tables": tables,
         "title": title,
         # The first title field (the number or code) when a Code 128 barcode can hold it.

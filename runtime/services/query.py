@@ -18,7 +18,7 @@ from engines.forms.definition import parse_field
 from engines.forms.fieldtypes import FieldError, coerce_value
 from engines.schema.check import suggest
 from runtime.auth.actors import Actor
-from runtime.auth.permissions import require, row_filter
+from runtime.auth.permissions import field_rules, require, row_filter
 from runtime.services.apps import open_form
 from runtime.services.errors import Invalid
 from runtime.services.recordio import read_records
@@ -81,9 +81,13 @@ def list_records(store: Store, actor: Actor, app: str, form: str, *, filters=(),
     with store.read() as conn:
         schema, ft = open_form(store, conn, actor, app, form)
         granted = require(actor, schema, form, "read")
+        rules = field_rules(actor, schema, form)
         table = ft.table
         conditions = [row_filter(actor, ft, granted)]
         for flt in filters:
+            if flt.path.split(".")[0] in rules.hidden:  # filtering would reveal it
+                errors.append({"field": flt.path, "message": "no such field to filter on"})
+                continue
             try:
                 conditions.append(_condition(schema, ft, table, flt.path.split("."), flt))
             except _FilterError as error:
@@ -93,7 +97,12 @@ def list_records(store: Store, actor: Actor, app: str, form: str, *, filters=(),
             if found is not None:
                 conditions.append(found)
         order = _order_by(ft, sort, errors)
-        summed = _summed(ft, totals, errors)
+        for key in (sort or "").replace("-", "").replace("+", "").split(","):
+            if key.strip() in rules.hidden:
+                errors.append({"field": "sort", "message": f"cannot sort by '{key.strip()}'"})
+        errors += [{"field": "totals", "message": f"'{k}' is not a numeric field of this form"}
+                   for k in totals if k in rules.hidden]
+        summed = _summed(ft, [k for k in totals if k not in rules.hidden], errors)
         if errors:
             raise Invalid(errors)
         where = and_(*conditions)
@@ -101,8 +110,8 @@ def list_records(store: Store, actor: Actor, app: str, form: str, *, filters=(),
                              .select_from(table).where(where)).one()
         rows = conn.execute(select(table).where(where).order_by(*order)
                             .limit(limit).offset(offset)).mappings().all()
-        result = {"records": read_records(conn, ft, rows), "total": found[0],
-                  "limit": limit, "offset": offset}
+        result = {"records": [rules.visible(r) for r in read_records(conn, ft, rows)],
+                  "total": found[0], "limit": limit, "offset": offset}
         if summed:
             result["totals"] = {f.key: _number(f, value)
                                 for (f, _), value in zip(summed, found[1:], strict=True)}

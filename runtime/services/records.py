@@ -22,7 +22,7 @@ from sqlalchemy import and_, delete, insert, select, update
 
 from engines.forms.autonumber import parse_pattern
 from runtime.auth.actors import Actor
-from runtime.auth.permissions import missing, require, row_filter, scopes
+from runtime.auth.permissions import field_rules, missing, require, row_filter, scopes
 from runtime.services import clock
 from runtime.services.approvals import (
     check_edit,
@@ -92,6 +92,7 @@ def create_record(store: Store, actor: Actor, app: str, form: str, data) -> dict
 def create_in(conn, actor: Actor, schema, ft: FormTables, data) -> dict:
     """Create a record inside the caller's transaction (imports, rule actions)."""
     require(actor, schema, ft.form.key, "create")
+    _refuse_locked_fields(actor, schema, ft, data, None)
     values, lines, _ = prepare(conn, schema, ft, actor, data)
     _assign_numbers(conn, schema.key, ft, values)
     now = platform.utcnow()
@@ -121,7 +122,7 @@ def get_record(store: Store, actor: Actor, app: str, form: str, record_id: int) 
             return visible_to_approver(conn, actor, ft, read_records(conn, ft, [row])[0])
         granted = granted or require(actor, schema, form, "read")
         row = fetch_record(conn, actor, ft, granted, record_id)
-        return read_records(conn, ft, [row])[0]
+        return field_rules(actor, schema, form).visible(read_records(conn, ft, [row])[0])
 
 
 def update_record(store: Store, actor: Actor, app: str, form: str, record_id: int, patch,
@@ -150,6 +151,7 @@ def update_in(conn, actor: Actor, schema, ft: FormTables, record_id: int, patch,
     if version is not None and version != row["_version"]:
         raise _stale(form, record_id, version, row)
     check_edit(conn, actor, ft, row, patch)
+    _refuse_locked_fields(actor, schema, ft, patch, read_records(conn, ft, [row])[0])
     values, lines, before = prepare(conn, schema, ft, actor, patch, existing_row=row)
     result = conn.execute(
         update(ft.table).where(and_(ft.table.c.id == record_id,
@@ -252,6 +254,33 @@ def _write_lines(conn, ft: FormTables, record_id: int, lines: dict, before: dict
     return written
 
 
+def _refuse_locked_fields(actor: Actor, schema, ft, data, current: dict | None) -> None:
+    """A field the user may not change (``hidden`` / ``readonly`` in their grants) is
+    refused when given with a value other than the one it has (a form page may send
+    back what it showed)."""
+    rules = field_rules(actor, schema, ft.form.key)
+    if not rules.readonly or not isinstance(data, dict):
+        return
+    problems = []
+    for key in sorted(rules.readonly & set(data)):
+        given = data[key]
+        unchanged = given in (None, "", []) if current is None else \
+            _same(given, current.get(key))
+        if not unchanged:
+            problems.append({"field": key, "message": "you may not change this field; it is "
+                             "read-only for your role"})
+    if problems:
+        raise Invalid(problems)
+
+
+def _same(given, stored) -> bool:
+    if isinstance(stored, dict) and isinstance(given, int):
+        return given == stored.get("id")
+    if isinstance(given, int | float) and isinstance(stored, int | float):
+        return float(given) == float(stored)
+    return given == stored or (given in (None, "", []) and stored in (None, "", []))
+
+
 def history(store: Store, actor: Actor, app: str, form: str, record_id: int) -> list[dict]:
     with store.read() as conn:
         schema, ft = open_form(store, conn, actor, app, form)
@@ -261,4 +290,10 @@ def history(store: Store, actor: Actor, app: str, form: str, record_id: int) -> 
         entries = record_history(conn, app, form, record_id)
         if exists is None and not (entries and actor.is_admin):
             raise missing(form, record_id)
+        rules = field_rules(actor, schema, form)
+        if rules.hidden:  # the history would show what the record page hides
+            for entry in entries:
+                entry["before"] = rules.visible(entry["before"]) if entry["before"] else None
+                entry["after"] = rules.visible(entry["after"]) if entry["after"] else None
+                entry["changed"] = [k for k in entry["changed"] if k not in rules.hidden]
         return {"history": entries, "approvals": record_steps(conn, app, form, record_id)}

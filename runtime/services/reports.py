@@ -33,7 +33,7 @@ from engines.reports import (
 from engines.reports.documents import SYSTEM_FIELDS, field_type
 from engines.reports.sources import ledger_source
 from runtime.auth.actors import Actor
-from runtime.auth.permissions import require_app, row_filter, scopes
+from runtime.auth.permissions import field_rules, require_app, row_filter, scopes
 from runtime.services import clock
 from runtime.services.errors import Invalid, NotFound
 from runtime.services.ledgers import ledger_of
@@ -65,10 +65,12 @@ class RuntimeSources:
         if ft is None:
             raise KeyError(form)
         self._granted(form)
+        hidden = field_rules(self.actor, self.schema, form).hidden  # as if not there
         fields = {key: SourceField(ft.table.c[_COLUMNS[key]], kind, label=key)
                   for key, kind in SYSTEM_FIELDS}
         for f, column in ft.fields_with_columns():
-            fields[f.key] = SourceField(column, field_type(f), f.target, f.label)
+            if f.key not in hidden:
+                fields[f.key] = SourceField(column, field_type(f), f.target, f.label)
         return SourceTable(form, ft.table, fields, form=form, label=ft.form.label,
                            subtables=frozenset(ft.subtables))
 
@@ -77,6 +79,8 @@ class RuntimeSources:
         if ft is None or subtable not in ft.subtables:
             raise KeyError(f"{form}.{subtable}")
         self._granted(form)
+        if subtable in field_rules(self.actor, self.schema, form).hidden:
+            raise KeyError(f"{form}.{subtable}")
         st = ft.subtables[subtable]
         fields = {"id": SourceField(st.table.c.id, "integer", label="id")}
         for f, column in st.fields_with_columns():

@@ -26,6 +26,7 @@ from engines.forms.display import display_text
 from engines.forms.fieldtypes import COMPUTED, FieldError, coerce_value
 from engines.schema.check import suggest
 from runtime.auth.actors import Actor
+from runtime.auth.permissions import field_rules
 from runtime.services.apps import open_form
 from runtime.services.errors import Invalid
 from runtime.services.query import list_records
@@ -208,7 +209,8 @@ def export_rows(store, actor: Actor, app: str, form: str, *, fmt: str = "xlsx",
     """The records a list shows, as a spreadsheet people can read and import again."""
     with store.read() as conn:
         schema, ft = open_form(store, conn, actor, app, form)
-    fields = [f for f in ft.form.scalar_fields]
+    hidden = field_rules(actor, schema, form).hidden
+    fields = [f for f in ft.form.scalar_fields if f.key not in hidden]
     headers = [label_text(f.label, lang) or f.key for f in fields]
     rows, offset = [], 0
     while True:

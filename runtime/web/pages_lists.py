@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from flask import abort, g, render_template, request
 
 from engines.forms.display import display_text
-from runtime.auth.permissions import allowed
+from runtime.auth.permissions import allowed, field_rules
 from runtime.services import apps, query, views
 from runtime.services.errors import Invalid, ServiceError
 from runtime.services.recordio import record_titles
@@ -71,7 +71,8 @@ def form_records(app, form):
                 abort(404)
     except ServiceError as error:
         abort(error.status if error.status in (403, 404) else 400, error.message)
-    columns = list(ft.form.scalar_fields)[:MAX_COLUMNS]
+    hidden = field_rules(g.actor, schema, form).hidden
+    columns = [f for f in ft.form.scalar_fields if f.key not in hidden][:MAX_COLUMNS]
     summed = [f.key for f in columns if f.type in NUMBER_TYPES or f.type == "formula"
               and f.get("result", "number") in NUMBER_TYPES]
     filters = [(k, v) for k, v in request.args.items(multi=True)

@@ -6,7 +6,7 @@ from flask import abort, g, render_template, request, url_for
 from sqlalchemy import select
 
 from engines.forms.display import display_text
-from runtime.auth.permissions import allowed, require
+from runtime.auth.permissions import allowed, field_rules, require
 from runtime.services import approvals, apps, cancelling, records, related
 from runtime.services.errors import ServiceError
 from runtime.services.recordio import record_titles
@@ -16,16 +16,17 @@ from runtime.web import TEXT, csrf_token, lang, login_required, store, web
 CAMERA_TEXT = ("scan_camera", "close_camera", "camera_failed")
 
 
-def _blocks(form):
-    """Layout blocks with their fields; fields no block names come last."""
-    by_key = {f.key: f for f in form.fields}
+def _blocks(form, hidden=frozenset()):
+    """Layout blocks with their fields; fields no block names come last; fields the
+    user may not see are left out."""
+    by_key = {f.key: f for f in form.fields if f.key not in hidden}
     blocks, placed = [], set()
     for block in form.raw.get("layout", []):
         fields = [by_key[k] for k in block["fields"] if k in by_key]
         placed |= {f.key for f in fields}
         blocks.append({"title": block.get("section") or block.get("tab"),
                        "columns": block.get("columns", 1), "fields": fields})
-    rest = [f for f in form.fields if f.key not in placed]
+    rest = [f for f in by_key.values() if f.key not in placed]
     if rest:
         blocks.append({"title": None, "columns": 2 if len(rest) > 3 else 1, "fields": rest})
     return blocks
@@ -44,6 +45,7 @@ def _form_page(app, form, record_id=None):
             departments = conn.execute(select(platform.departments.c.id,
                                               platform.departments.c.name)).all()
             titles = _reference_titles(conn, schema, ft, [record] if record else [])
+            rules = field_rules(g.actor, schema, form)
     except ServiceError as error:
         abort(error.status if error.status in (403, 404) else 400, error.message)
     targets = {}
@@ -59,8 +61,8 @@ def _form_page(app, form, record_id=None):
               "titles": titles, "targets": targets, "scans": _scans(ft.form),
               "recordPage": url_for("web.form_records", app=app, form=form) + "/"}
     return render_template("record_form.html", app=schema, form=ft.form, record=record,
-                           blocks=_blocks(ft.form), config=config, users=users,
-                           departments=departments)
+                           blocks=_blocks(ft.form, rules.hidden), config=config, users=users,
+                           departments=departments, readonly=rules.readonly)
 
 
 def _scans(form) -> dict:
@@ -141,9 +143,12 @@ def show_record(app, form, record_id):
         known = {int(k): v for k, v in titles.get(path, {}).items()}
         return display_text(f, value, language, known)
 
-    fields = [(f, shown(f, record.get(f.key), f.key)) for f in ft.form.scalar_fields]
+    hidden = field_rules(g.actor, schema, form).hidden
+    fields = [(f, shown(f, record.get(f.key), f.key)) for f in ft.form.scalar_fields
+              if f.key not in hidden]
     subtables = [(s, [[shown(c, line.get(c.key), f"{s.key}.{c.key}") for c in s.fields]
-                      for line in record.get(s.key, [])]) for s in ft.form.subtables]
+                      for line in record.get(s.key, [])]) for s in ft.form.subtables
+                 if s.key not in hidden]
     can_update = allowed(g.actor, schema, form, "update")
     actions = {
         "submit": can_update and record["approval"] in approvals.EDITABLE,

@@ -49,10 +49,12 @@ const scopeControls = (scope) => [...scope.querySelectorAll("[data-field]")].fil
 function collect() {
   const draft = {};
   for (const el of scopeControls(form)) {
+    if (el.closest("fieldset[disabled]")) continue;  // read-only for this user: not sent
     const value = readControl(el);
     if (value !== undefined && !blank(value)) draft[el.dataset.field] = value;
   }
   for (const sub of form.querySelectorAll("[data-subtable]")) {
+    if (sub.closest("fieldset[disabled]")) continue;
     draft[sub.dataset.subtable] = [...sub.querySelectorAll("tbody tr.line")].map((row) => {
       const line = row.dataset.id ? {id: Number(row.dataset.id)} : {};
       for (const el of row.querySelectorAll("[data-field]")) {
